@@ -1,0 +1,87 @@
+"""The numeric core: arrays and numbers in, arrays out.  No files, no RELION.
+
+Flow: :func:`measure` (low-pass, solvent model, local statistic, own reference) → :func:`normalise`
+(scale and confidence at full size, optionally against a joint reference) → :func:`modify_map`
+(equalised, attenuated, sigmoid maps at full resolution).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .modify import DEFAULT_SCALE_LIMIT, amplify, attenuate, sigmoid
+from .scale import (
+    MODES,
+    MapError,
+    Measurement,
+    ScaleEstimate,
+    ScaleParameters,
+    check_map,
+    estimate_scale,
+    joint_reference,
+    measure,
+    normalise,
+    tau_for,
+)
+from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
+
+__all__ = [
+    "MODES", "MapError", "Measurement", "ModifyParameters", "ScaleEstimate", "ScaleParameters",
+    "SolventFitError", "SolventModel", "amplify", "attenuate", "check_map", "estimate_scale",
+    "joint_reference", "measure", "modify_map", "normalise", "sigmoid", "solvent_like_noise", "tau_for",
+]
+
+
+@dataclass(frozen=True)
+class ModifyParameters:
+    """Which modified maps to make.  ``amplify`` γ (∞ = full equalisation) is always made;
+    ``attenuate`` and ``sigmoid`` γ only when set."""
+
+    amplify: float = math.inf
+    attenuate: float | None = None
+    sigmoid: float | None = None
+    pivot: float = 0.5
+    scale_limit: float = DEFAULT_SCALE_LIMIT
+    exclude_solvent: bool = False
+    seed: int = 0
+
+
+def solvent_like_noise(
+    volume: np.ndarray, estimate: ScaleEstimate, pixel_size: float, seed: int = 0, threads: int = 1
+) -> np.ndarray:
+    """Reproducible noise with the spectrum and level of the map's own solvent."""
+    weight = 1 - estimate.confidence
+    freqs, amplitude, sd = solvent_spectrum(volume, weight, pixel_size, threads)
+    del weight
+    return solvent_noise(volume.shape, pixel_size, freqs, amplitude, sd, seed, threads)
+
+
+def modify_map(
+    volume: np.ndarray,
+    estimate: ScaleEstimate,
+    pixel_size: float,
+    parameters: ModifyParameters = ModifyParameters(),
+    threads: int = 1,
+    check: Callable[[], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """The modified maps of ``volume``: always "equalised", plus "attenuated" / "sigmoid" when asked."""
+    check = check or (lambda: None)
+    p = parameters
+    mu = estimate.solvent.mean
+    common = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent)
+    out = {"equalised": amplify(volume, estimate.scale, estimate.confidence, mu, p.amplify, **common)}
+    check()
+    noise = None
+    if p.attenuate is not None or p.sigmoid is not None:
+        noise = solvent_like_noise(volume, estimate, pixel_size, p.seed, threads)
+    if p.attenuate is not None:
+        out["attenuated"] = attenuate(volume, estimate.scale, estimate.confidence, mu, p.attenuate, noise, **common)
+        check()
+    if p.sigmoid is not None:
+        out["sigmoid"] = sigmoid(volume, estimate.scale, estimate.confidence, mu, p.sigmoid, p.pivot, noise, **common)
+        check()
+    return out

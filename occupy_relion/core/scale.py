@@ -1,0 +1,317 @@
+"""Local scale (relative occupancy) of a cryo-EM map.
+
+The local statistic is the maximum of the solvent-centred map over a ball of radius ``lowpass / 2``
+around each voxel, taken on the low-passed map (occupancy mode) or on the unfiltered map (resolution
+mode).  The noise floor (what that maximum reads in pure solvent) is removed in quadrature, and the
+result is divided by a full-occupancy reference: the largest τ-quantile of the statistic over tiles of
+a fixed size in Å, anywhere in the box.  Everything is defined in Å, so a particle gives the same
+numbers at another pixel size or in a bigger box.
+
+Occupancy mode runs on a working grid of ``lowpass / 4`` Å: the low-passed map is band-limited, so it
+is held exactly there, and the scale (smooth at the low-pass) is interpolated back to full size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.optimize import brentq
+
+from . import filters
+from .solvent import SolventModel, confidence, fit_solvent, flattened_region
+
+MODES = ("occupancy", "resolution")
+
+#: working-grid voxels per low-pass length in occupancy mode
+OVERSAMPLING = 4.0
+
+#: fewest solvent voxels from which the noise floor is measured directly (else it is simulated)
+_MIN_SOLVENT_VOXELS = 500
+
+
+class MapError(ValueError):
+    """The map cannot be analysed (constant, non-finite, too small ...)."""
+
+
+@dataclass(frozen=True)
+class ScaleParameters:
+    """User-facing estimation settings; ``None`` means 'derive from the map'."""
+
+    mode: str = "occupancy"
+    lowpass: float | None = None  # Å; default max(8 Å, 3 × pixel size)
+    kernel_radius: float | None = None  # Å; default lowpass / 2
+    tile: float | None = None  # Å, edge of a reference tile; default 2 × lowpass
+
+    def resolved(self, pixel_size: float) -> "ScaleParameters":
+        """The same parameters with every default filled in for ``pixel_size``."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
+        lowpass = self.lowpass if self.lowpass is not None else max(8.0, 3.0 * pixel_size)
+        if not lowpass >= 2 * pixel_size:
+            raise ValueError(f"lowpass {lowpass} Å is finer than Nyquist ({2 * pixel_size} Å)")
+        radius = self.kernel_radius if self.kernel_radius is not None else lowpass / 2
+        tile = self.tile if self.tile is not None else 2 * lowpass
+        if radius <= 0 or tile <= 0:
+            raise ValueError("kernel radius and tile size must be positive")
+        return ScaleParameters(self.mode, float(lowpass), float(radius), float(tile))
+
+
+@dataclass
+class Measurement:
+    """One map's local statistic before normalisation (what :func:`normalise` needs)."""
+
+    statistic: np.ndarray  # noise-corrected local maximum on the statistic grid
+    confidence: np.ndarray  # on the working grid
+    solvent: SolventModel
+    reference: float  # this map's own full-occupancy reference
+    reference_position: tuple[float, float, float]  # x, y, z of the reference tile centre, Å
+    shape: tuple[int, int, int]  # full-size shape
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class ScaleEstimate:
+    """Full-size scale and confidence of one map, the solvent model and every derived setting."""
+
+    scale: np.ndarray
+    confidence: np.ndarray
+    solvent: SolventModel
+    settings: dict
+
+
+def tau_for(kernel_voxels: int) -> float:
+    """Root of τⁿ + τ − 1 = 0: the quantile at which the maximum of n noise samples is as likely
+    above as one sample is."""
+    if kernel_voxels <= 1:
+        return 0.5
+    return float(brentq(lambda t: t ** kernel_voxels + t - 1, 0.0, 1.0, xtol=1e-12))
+
+
+def check_map(volume: np.ndarray, name: str = "map") -> np.ndarray:
+    """Reject maps the estimate cannot use; return it as float32."""
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise MapError(f"{name} is not a 3D map (shape {volume.shape})")
+    if min(volume.shape) < 8:
+        raise MapError(f"{name} is too small ({volume.shape}); at least 8 voxels a side")
+    if not np.isfinite(volume).all():
+        raise MapError(f"{name} contains NaN or infinite values")
+    volume = volume.astype(np.float32, copy=False)
+    if not volume.max() > volume.min():
+        raise MapError(f"{name} is constant ({float(volume.flat[0])}): nothing to estimate")
+    return volume
+
+
+def _solvent_region(
+    lowpassed: np.ndarray,
+    volume: np.ndarray,
+    pixel_size: float,
+    lowpass: float,
+    mask: np.ndarray | None,
+    threads: int,
+) -> tuple[np.ndarray | None, str, np.ndarray | None]:
+    """Voxels of the working grid to fit the solvent in, a name for them, and the flattened part."""
+    shape = lowpassed.shape
+    excluded = None
+    flat = flattened_region(volume)
+    if flat is not None:
+        spread = filters.resample_lowpass(flat.astype(np.float32), pixel_size, shape, lowpass, threads)
+        excluded = spread > 0.01
+        del flat, spread
+    if mask is None:
+        if excluded is None:
+            return None, "whole box", None
+        return ~excluded, "box outside the flattened solvent", excluded
+    mask_w = filters.resample_lowpass(np.asarray(mask, np.float32), pixel_size, shape, None, threads) > 0.5
+    inside, outside = mask_w, ~mask_w
+    if excluded is not None:
+        inside, outside = inside & ~excluded, outside & ~excluded
+    if inside.sum() < 100 or outside.sum() < 100:
+        region = inside if inside.sum() >= outside.sum() else outside
+        return region, "mask region", excluded
+    # either polarity: the solvent is the side with the lower mean density
+    solvent_inside = lowpassed[inside].mean() < lowpassed[outside].mean()
+    if solvent_inside:
+        return inside, "inside the solvent mask", excluded
+    return outside, "outside the molecular mask", excluded
+
+
+def _simulated_floor(radius: float, spacing: Sequence[float], lowpass: float | None) -> float:
+    """Median local maximum of unit-variance, low-passed white noise (used when little solvent)."""
+    rng = np.random.default_rng(12345)
+    side = 48
+    noise = rng.standard_normal((side, side, side), dtype=np.float32)
+    if lowpass is not None:
+        noise = filters.resample_lowpass(noise, float(spacing[0]), (side,) * 3, lowpass)
+    noise /= noise.std()
+    return float(np.median(filters.ball_maximum(noise, radius, spacing)))
+
+
+def _remove_noise_floor(statistic: np.ndarray, floor: float) -> np.ndarray:
+    """Subtract the noise floor in quadrature: solvent reads 0, strong density is nearly untouched."""
+    np.maximum(statistic, 0, out=statistic)
+    if floor > 0:
+        np.square(statistic, out=statistic)
+        statistic -= np.float32(floor * floor)
+        np.maximum(statistic, 0, out=statistic)
+        np.sqrt(statistic, out=statistic)
+    return statistic
+
+
+def _tile_reference(
+    statistic: np.ndarray, spacing: Sequence[float], tile: float, tau: float
+) -> tuple[float, tuple[float, float, float]]:
+    """Largest τ-quantile of ``statistic`` over cubic tiles of ``tile`` Å (half-overlapping, anchored
+    at the box centre).  Returns the value and the tile centre (x, y, z) in Å."""
+    size = [max(2, int(round(tile / s))) for s in spacing]
+    size = [min(t, n) for t, n in zip(size, statistic.shape)]
+    step = [max(1, t // 2) for t in size]
+    starts = []
+    for n, t, st in zip(statistic.shape, size, step):
+        centre_start = (n - t) // 2
+        axis_starts = sorted({centre_start - k * st for k in range(centre_start // st + 1)}
+                             | {centre_start + k * st for k in range((n - t - centre_start) // st + 1)})
+        starts.append(np.array([a for a in axis_starts if 0 <= a <= n - t]))
+    grid = np.stack(np.meshgrid(*starts, indexing="ij"), axis=-1).reshape(-1, 3)
+    # cheap upper bound first: a tile's quantile is at most its maximum
+    tile_max = np.array([statistic[a:a + size[0], b:b + size[1], c:c + size[2]].max() for a, b, c in grid])
+    order = np.argsort(tile_max)[::-1]
+    best, best_start = -np.inf, grid[order[0]]
+    for index in order:
+        if tile_max[index] <= best:
+            break
+        a, b, c = grid[index]
+        value = float(np.quantile(statistic[a:a + size[0], b:b + size[1], c:c + size[2]], tau))
+        if value > best:
+            best, best_start = value, grid[index]
+    centre = [(start + t / 2) * s for start, t, s in zip(best_start, size, spacing)]
+    return best, (centre[2], centre[1], centre[0])
+
+
+def measure(
+    volume: np.ndarray,
+    pixel_size: float,
+    parameters: ScaleParameters = ScaleParameters(),
+    *,
+    mask: np.ndarray | None = None,
+    noise: np.ndarray | None = None,
+    threads: int = 1,
+    check: Callable[[], None] | None = None,
+) -> Measurement:
+    """Local statistic, solvent model, confidence and own reference of one map.
+
+    ``mask``: optional solvent-definition mask (either polarity) of the map's shape.
+    ``noise``: optional pure-noise map of the same shape (e.g. half-map difference / 2): its local
+    maximum gives the noise floor directly.  ``check`` is called between long steps (abort).
+    """
+    volume = check_map(volume)
+    if pixel_size <= 0 or not np.isfinite(pixel_size):
+        raise MapError(f"pixel size must be positive, not {pixel_size}")
+    p = parameters.resolved(pixel_size)
+    check = check or (lambda: None)
+    box = np.asarray(volume.shape, dtype=np.float64) * pixel_size
+    work_shape = filters.working_shape(volume.shape, pixel_size, p.lowpass / OVERSAMPLING)
+    work_spacing = tuple(box / np.asarray(work_shape))
+    lowpassed = filters.resample_lowpass(volume, pixel_size, work_shape, p.lowpass, threads)
+    check()
+    region, region_name, excluded = _solvent_region(lowpassed, volume, pixel_size, p.lowpass, mask, threads)
+    solvent = fit_solvent(lowpassed, region, region_name)
+    conf = confidence(lowpassed, solvent)
+    check()
+
+    if p.mode == "occupancy":
+        stat_grid, spacing = lowpassed, work_spacing
+        stat_grid -= np.float32(solvent.mean)
+    else:
+        stat_grid, spacing = volume - np.float32(solvent.mean), (pixel_size,) * 3
+    statistic = filters.ball_maximum(stat_grid, p.kernel_radius, spacing, threads, check)
+    del stat_grid, lowpassed
+    check()
+    kernel_voxels = filters.ball_voxel_count(p.kernel_radius, spacing)
+
+    # noise floor: what the local maximum reads where there is only solvent
+    if noise is not None:
+        noise = check_map(noise, "noise map")
+        if p.mode == "occupancy":
+            noise = filters.resample_lowpass(noise, pixel_size, work_shape, p.lowpass, threads)
+        noise_stat = filters.ball_maximum(noise - np.float32(noise.mean()), p.kernel_radius, spacing, threads)
+        floor, floor_source = float(np.median(noise_stat)), "noise map"
+    else:
+        solvent_voxels = conf <= 0
+        if excluded is not None:
+            solvent_voxels &= ~excluded
+        if p.mode == "resolution":
+            solvent_voxels = filters.upsample_linear(solvent_voxels.astype(np.float32), volume.shape) > 0.999
+        if np.count_nonzero(solvent_voxels) >= _MIN_SOLVENT_VOXELS:
+            floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
+        else:
+            unit = _simulated_floor(p.kernel_radius, spacing, p.lowpass if p.mode == "occupancy" else None)
+            sd = solvent.sd if p.mode == "occupancy" else float(np.std(volume[volume < solvent.mean])) * 1.66
+            floor, floor_source = unit * sd, "simulated noise"
+    floor = max(floor, 0.0)
+    statistic = _remove_noise_floor(statistic, floor)
+    tau = tau_for(kernel_voxels)
+    reference, position = _tile_reference(statistic, spacing, p.tile, tau)
+    settings = {
+        "mode": p.mode,
+        "lowpass_angstrom": p.lowpass,
+        "kernel_radius_angstrom": p.kernel_radius,
+        "kernel_voxels": kernel_voxels,
+        "tau": tau,
+        "tile_angstrom": p.tile,
+        "working_pixel_angstrom": float(np.mean(spacing)),
+        "working_shape": tuple(int(n) for n in statistic.shape),
+        "solvent_mean": solvent.mean,
+        "solvent_sd": solvent.sd,
+        "solvent_fraction": solvent.weight,
+        "solvent_region": solvent.region,
+        "noise_floor": floor,
+        "noise_floor_source": floor_source,
+        "reference_value": reference,
+        "reference_position_angstrom": position,
+    }
+    return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings)
+
+
+def normalise(measurement: Measurement, reference: float | None = None) -> ScaleEstimate:
+    """Scale = statistic / reference, clipped to [0, 1], and confidence, both at full size.
+
+    ``reference`` overrides the map's own reference (joint normalisation of several classes).
+    """
+    ref = measurement.reference if reference is None else float(reference)
+    if not ref > 0:
+        raise MapError("no density above the noise floor: the map looks like pure solvent")
+    scale = measurement.statistic
+    if scale.shape != measurement.shape:
+        scale = filters.upsample_linear(scale, measurement.shape)
+    else:
+        scale = scale.copy()
+    scale *= np.float32(1.0 / ref)
+    np.clip(scale, 0, 1, out=scale)
+    conf = filters.upsample_linear(measurement.confidence, measurement.shape)
+    np.clip(conf, 0, 1, out=conf)
+    settings = dict(measurement.settings)
+    settings["reference_value"] = ref
+    settings["reference_is_joint"] = reference is not None
+    return ScaleEstimate(scale, conf, measurement.solvent, settings)
+
+
+def estimate_scale(
+    volume: np.ndarray,
+    pixel_size: float,
+    parameters: ScaleParameters = ScaleParameters(),
+    *,
+    mask: np.ndarray | None = None,
+    noise: np.ndarray | None = None,
+    threads: int = 1,
+    check: Callable[[], None] | None = None,
+) -> ScaleEstimate:
+    """Local scale in [0, 1] and confidence in [0, 1] of one map, at full size."""
+    return normalise(measure(volume, pixel_size, parameters, mask=mask, noise=noise, threads=threads, check=check))
+
+
+def joint_reference(measurements: Sequence[Measurement]) -> float:
+    """One reference for several maps on the same absolute scale (classes of one classification)."""
+    return max(m.reference for m in measurements)
