@@ -25,6 +25,7 @@ from .scale import (
     joint_reference,
     measure,
     normalise,
+    scale_statistics,
     tau_for,
 )
 from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
@@ -32,7 +33,7 @@ from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spect
 __all__ = [
     "MODES", "MapError", "Measurement", "ModifyParameters", "ScaleEstimate", "ScaleParameters",
     "SolventFitError", "SolventModel", "amplify", "attenuate", "check_map", "estimate_scale",
-    "joint_reference", "measure", "modify_map", "normalise", "sigmoid", "solvent_like_noise", "tau_for",
+    "joint_reference", "measure", "modify_map", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
 ]
 
 

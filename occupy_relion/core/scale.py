@@ -315,3 +315,24 @@ def estimate_scale(
 def joint_reference(measurements: Sequence[Measurement]) -> float:
     """One reference for several maps on the same absolute scale (classes of one classification)."""
     return max(m.reference for m in measurements)
+
+
+def scale_statistics(scale: np.ndarray, confidence: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Statistics of the scale inside the molecule (voxels whose confidence is at least ``threshold``).
+
+    Keys: molecule_voxels, scale_mean, scale_median, scale_p05, scale_p95, partial_fraction (share of
+    molecule voxels with scale below 0.5).  All NaN-free: an empty molecule gives zeros.
+    """
+    inside = scale[confidence >= threshold]
+    if inside.size == 0:
+        return {"molecule_voxels": 0, "scale_mean": 0.0, "scale_median": 0.0, "scale_p05": 0.0,
+                "scale_p95": 0.0, "partial_fraction": 0.0}
+    p05, median, p95 = np.percentile(inside, [5, 50, 95])
+    return {
+        "molecule_voxels": int(inside.size),
+        "scale_mean": float(inside.mean()),
+        "scale_median": float(median),
+        "scale_p05": float(p05),
+        "scale_p95": float(p95),
+        "partial_fraction": float(np.mean(inside < 0.5)),
+    }
