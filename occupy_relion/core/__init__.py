@@ -73,16 +73,17 @@ def modify_map(
     check = check or (lambda: None)
     p = parameters
     mu = estimate.solvent.mean
-    common = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent)
-    out = {"equalised": amplify(volume, estimate.scale, estimate.confidence, mu, p.amplify, **common)}
+    common = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
+    scale, conf = estimate.scale_grid, estimate.confidence_grid  # interpolated slab by slab
+    out = {"equalised": amplify(volume, scale, conf, mu, p.amplify, **common)}
     check()
     noise = None
     if p.attenuate is not None or p.sigmoid is not None:
         noise = solvent_like_noise(volume, estimate, pixel_size, p.seed, threads)
     if p.attenuate is not None:
-        out["attenuated"] = attenuate(volume, estimate.scale, estimate.confidence, mu, p.attenuate, noise, **common)
+        out["attenuated"] = attenuate(volume, scale, conf, mu, p.attenuate, noise, **common)
         check()
     if p.sigmoid is not None:
-        out["sigmoid"] = sigmoid(volume, estimate.scale, estimate.confidence, mu, p.sigmoid, p.pivot, noise, **common)
+        out["sigmoid"] = sigmoid(volume, scale, conf, mu, p.sigmoid, p.pivot, noise, **common)
         check()
     return out

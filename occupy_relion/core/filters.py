@@ -21,7 +21,7 @@ Shape3 = tuple[int, int, int]
 LOWPASS_EDGE = 0.2
 
 #: Slab thickness (planes) of the first, full-size FFT pass; keeps temporaries small.
-_SLAB = 16
+_SLAB = 8
 
 
 def lowpass_transfer(frequency: np.ndarray, lowpass: float | None) -> np.ndarray:
@@ -33,8 +33,10 @@ def lowpass_transfer(frequency: np.ndarray, lowpass: float | None) -> np.ndarray
         return np.ones_like(frequency, dtype=np.float32)
     cutoff = 1.0 / lowpass
     lo, hi = cutoff * (1 - LOWPASS_EDGE), cutoff * (1 + LOWPASS_EDGE)
-    ramp = np.clip((frequency - lo) / (hi - lo), 0.0, 1.0)
-    return (0.5 + 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
+    out = (frequency <= lo).astype(np.float32)
+    edge = (frequency > lo) & (frequency < hi)
+    out[edge] = 0.5 + 0.5 * np.cos(np.pi * (frequency[edge] - lo) / (hi - lo))
+    return out
 
 
 def working_shape(shape: Sequence[int], pixel_size: float, target_pixel: float) -> Shape3:
@@ -42,28 +44,34 @@ def working_shape(shape: Sequence[int], pixel_size: float, target_pixel: float) 
     return tuple(max(8, int(round(n * pixel_size / target_pixel))) for n in shape)  # type: ignore[return-value]
 
 
-def _crop_or_pad_axis(spectrum: np.ndarray, axis: int, new_size: int) -> np.ndarray:
-    """Keep the frequencies a grid of ``new_size`` can hold along a full (non-half) FFT axis."""
-    old_size = spectrum.shape[axis]
-    if new_size == old_size:
-        return spectrum
+def _shared_frequencies(old_size: int, new_size: int) -> tuple[int, int]:
+    """How many non-negative and negative frequencies of a full FFT axis both grids hold.
+
+    The Nyquist bin of the smaller even grid stands for +f and -f at once, so it is left out.
+    """
     keep = min(old_size, new_size)
-    positive = (keep + 1) // 2  # DC and positive frequencies
-    negative = keep - positive
-    if keep % 2 == 0:
-        # the Nyquist bin of the smaller even grid stands for +f and -f at once: leave it empty
-        negative -= 1
-    out_shape = list(spectrum.shape)
-    out_shape[axis] = new_size
-    out = np.zeros(out_shape, dtype=spectrum.dtype)
-    src = [slice(None)] * spectrum.ndim
-    dst = [slice(None)] * spectrum.ndim
-    src[axis] = dst[axis] = slice(0, positive)
-    out[tuple(dst)] = spectrum[tuple(src)]
+    positive = (keep + 1) // 2
+    negative = keep - positive - (1 if keep % 2 == 0 and old_size != new_size else 0)
+    return positive, negative
+
+
+def _copy_shared(src: np.ndarray, dst: np.ndarray, axis: int) -> None:
+    """Copy the frequencies ``src`` and ``dst`` share along full FFT ``axis`` (``dst`` pre-zeroed)."""
+    positive, negative = _shared_frequencies(src.shape[axis], dst.shape[axis])
+    index = [slice(None)] * src.ndim
+    index[axis] = slice(0, positive)
+    dst[tuple(index)] = src[tuple(index)]
     if negative > 0:
-        src[axis] = dst[axis] = slice(-negative, None)
-        out[tuple(dst)] = spectrum[tuple(src)]
-    return out
+        index[axis] = slice(-negative, None)
+        dst[tuple(index)] = src[tuple(index)]
+
+
+def _kept_half_bins(old_size: int, new_size: int) -> int:
+    """Bins of the rfft (half) axis both grids hold, leaving out an ambiguous Nyquist bin."""
+    if new_size == old_size:
+        return old_size // 2 + 1
+    smaller = min(old_size, new_size)
+    return smaller // 2 + (0 if smaller % 2 == 0 else 1)
 
 
 def resample_lowpass(
@@ -76,32 +84,35 @@ def resample_lowpass(
     """Low-pass ``volume`` to ``lowpass`` Å and resample it onto ``out_shape`` covering the same box.
 
     The low-passed map is band-limited, so a grid whose Nyquist lies above the filter's edge holds it
-    exactly: the full-size FFT is done one axis at a time, cropping after each axis and working in
-    slabs, so no full-size complex copy is ever made.  Values keep their real-space amplitude.
+    exactly.  The full-size FFT is done one axis at a time, in slabs spread over ``threads``, keeping
+    only the frequencies the output grid holds after each axis, so no full-size complex copy is made.
+    Values keep their real-space amplitude.
     """
     volume = np.asarray(volume, dtype=np.float32)
     n0, n1, n2 = volume.shape
     m0, m1, m2 = (int(s) for s in out_shape)
     half2 = m2 // 2 + 1
-    # pass 1: rfft along the last axis, slab by slab, then along axis 1; crop both at once
-    partial = np.empty((n0, m1, half2), dtype=np.complex64)
-    keep2 = min(half2, n2 // 2 + 1)
-    if m2 < n2 and m2 % 2 == 0:
-        keep2 = min(keep2, m2 // 2)  # the target's Nyquist bin would alias: leave it empty
-    if n2 % 2 == 0 and m2 > n2:
-        keep2 = min(keep2, n2 // 2)  # the source's Nyquist bin is ambiguous: drop it
-    for start in range(0, n0, _SLAB):
-        slab = scipy.fft.rfft(volume[start:start + _SLAB], axis=2, workers=threads)
-        trimmed = np.zeros(slab.shape[:2] + (half2,), dtype=np.complex64)
-        trimmed[..., :keep2] = slab[..., :keep2]
-        trimmed = scipy.fft.fft(trimmed, axis=1, workers=threads, overwrite_x=True)
-        partial[start:start + _SLAB] = _crop_or_pad_axis(trimmed, 1, m1)
+    keep2 = _kept_half_bins(n2, m2)
+    partial = np.zeros((n0, m1, half2), dtype=np.complex64)
+
+    def first_axes(rows: range) -> None:
+        for start in range(rows.start, rows.stop, _SLAB):
+            stop = min(start + _SLAB, rows.stop)
+            slab = scipy.fft.rfft(volume[start:stop], axis=2)[..., :keep2]
+            slab = scipy.fft.fft(slab, axis=1, overwrite_x=True)
+            _copy_shared(slab, partial[start:stop, :, :keep2], axis=1)
+
+    run_in_slabs(first_axes, n0, threads)
     partial = scipy.fft.fft(partial, axis=0, workers=threads, overwrite_x=True)
-    spectrum = _crop_or_pad_axis(partial, 0, m0)
+    if m0 == n0:
+        spectrum = partial
+    else:
+        spectrum = np.zeros((m0, m1, half2), dtype=np.complex64)
+        _copy_shared(partial, spectrum, axis=0)
     del partial
     if lowpass is not None:
         spectrum *= lowpass_transfer(radial_frequency((m0, m1, m2), _extent(volume.shape, pixel_size)), lowpass)
-    out = scipy.fft.irfftn(spectrum, s=(m0, m1, m2), axes=(0, 1, 2), workers=threads)
+    out = scipy.fft.irfftn(spectrum, s=(m0, m1, m2), axes=(0, 1, 2), workers=threads, overwrite_x=True)
     out *= np.float32((m0 * m1 * m2) / (n0 * n1 * n2))
     return out.astype(np.float32, copy=False)
 
@@ -174,11 +185,11 @@ def ball_maximum(
             src = line_max[h][pad0 + d0 + rows.start:pad0 + d0 + rows.stop, pad1 + d1:pad1 + d1 + n1]
             np.maximum(block, src, out=block)
 
-    _run_in_slabs(work, n0, threads)
+    run_in_slabs(work, n0, threads)
     return out
 
 
-def _run_in_slabs(work: Callable[[range], None], length: int, threads: int) -> None:
+def run_in_slabs(work: Callable[[range], None], length: int, threads: int) -> None:
     """Call ``work`` on ``threads`` contiguous row ranges in parallel (numpy releases the GIL)."""
     threads = max(1, min(threads, length))
     bounds = np.linspace(0, length, threads + 1).astype(int)
@@ -190,34 +201,99 @@ def _run_in_slabs(work: Callable[[range], None], length: int, threads: int) -> N
         list(pool.map(work, ranges))
 
 
-def _linear_axis(a: np.ndarray, axis: int, size: int) -> np.ndarray:
-    """Periodic linear interpolation of ``a`` along ``axis`` onto ``size`` equally spaced samples."""
-    old = a.shape[axis]
-    if old == size:
-        return a
-    position = np.arange(size, dtype=np.float64) * (old / size)
+def lookup_uniform(values: np.ndarray, start: float, step: float, table: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Linear interpolation of ``table`` (sampled at start, start + step, ...) at ``values``, in float32.
+
+    Values outside the table take its end values.  Much faster than ``np.interp`` on large maps: no
+    float64 copies and no search, as the samples are uniform.
+    """
+    table = np.asarray(table, dtype=np.float32)
+    rise = np.append(np.diff(table), np.float32(0))
+    out = np.empty(values.shape, dtype=np.float32)
+    flat_in, flat_out = values.reshape(-1), out.reshape(-1)
+    last = np.float32(len(table) - 1)
+    chunk = 1 << 18
+
+    def work(blocks: range) -> None:
+        for b in blocks:
+            part = slice(b * chunk, min((b + 1) * chunk, flat_in.size))
+            position = flat_in[part] - np.float32(start)
+            position *= np.float32(1 / step)
+            np.clip(position, 0, last, out=position)
+            index = position.astype(np.int32)
+            position -= index
+            position *= np.take(rise, index)
+            position += np.take(table, index)
+            flat_out[part] = position
+
+    run_in_slabs(work, -(-flat_in.size // chunk), threads)
+    return out
+
+
+def _linear_table(old: int, new: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Periodic linear interpolation from ``old`` to ``new`` samples: lower index, upper index, weight."""
+    position = np.arange(new, dtype=np.float64) * (old / new)
     lower = np.floor(position).astype(np.intp)
     weight = (position - lower).astype(np.float32)
-    upper = (lower + 1) % old
-    lower %= old
-    shape = [1] * a.ndim
-    shape[axis] = size
-    weight = weight.reshape(shape)
-    lo = np.take(a, lower, axis=axis)
-    hi = np.take(a, upper, axis=axis)
-    hi -= lo
-    hi *= weight
-    lo += hi
-    return lo
+    return lower % old, (lower + 1) % old, weight
 
 
-def upsample_linear(a: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Periodic trilinear resampling of a coarse grid onto ``shape`` covering the same box.
+def interpolate_rows(
+    a: np.ndarray, shape: Sequence[int], start: int, stop: int, cache: dict | None = None
+) -> np.ndarray:
+    """Rows ``start:stop`` (first axis) of the periodic trilinear resampling of ``a`` onto ``shape``.
 
-    Sample 0 of both grids is at the box origin, as after Fourier resampling.  Done one axis at a time,
-    smallest result first, so only the last pass touches a full-size array.
+    Sample 0 of both grids is at the box origin, as after Fourier resampling.  Only the coarse planes
+    those rows need are interpolated in-plane; pass the same ``cache`` dict for consecutive slabs (one
+    per thread) so that a coarse plane shared by two slabs is interpolated once.
     """
-    out = np.asarray(a, dtype=np.float32)
-    for axis in (2, 1, 0):
-        out = _linear_axis(out, axis, int(shape[axis]))
-    return np.ascontiguousarray(out, dtype=np.float32)
+    n0, n1, n2 = (int(n) for n in shape)
+    if tuple(a.shape) == (n0, n1, n2):
+        return a[start:stop]
+    lo0, hi0, w0 = _linear_table(a.shape[0], n0)
+    lo1, hi1, w1 = _linear_table(a.shape[1], n1)
+    lo2, hi2, w2 = _linear_table(a.shape[2], n2)
+    planes = {} if cache is None else cache
+    needed = set(lo0[start:stop].tolist()) | set(hi0[start:stop].tolist())
+    for k in [k for k in planes if k not in needed]:
+        del planes[k]
+    for k in needed - planes.keys():
+        rows_lo = np.take(a[k], lo2, axis=1)
+        rows_hi = np.take(a[k], hi2, axis=1)
+        rows_hi -= rows_lo
+        rows_hi *= w2
+        rows_lo += rows_hi
+        lower = np.take(rows_lo, lo1, axis=0)
+        upper = np.take(rows_lo, hi1, axis=0)
+        upper -= lower
+        upper *= w1[:, None]
+        lower += upper
+        planes[k] = lower
+    out = np.empty((stop - start, n1, n2), dtype=np.float32)
+    for i in range(start, stop):
+        target = out[i - start]
+        np.subtract(planes[hi0[i]], planes[lo0[i]], out=target)
+        target *= w0[i]
+        target += planes[lo0[i]]
+    return out
+
+
+#: output planes per slab when upsampling
+_ROWS = 8
+
+
+def upsample_linear(a: np.ndarray, shape: Sequence[int], threads: int = 1) -> np.ndarray:
+    """Periodic trilinear resampling of a coarse grid onto ``shape`` covering the same box."""
+    shape = tuple(int(n) for n in shape)
+    if tuple(a.shape) == shape:
+        return np.array(a, dtype=np.float32)
+    out = np.empty(shape, dtype=np.float32)
+
+    def work(rows: range) -> None:
+        cache: dict = {}
+        for start in range(rows.start, rows.stop, _ROWS):
+            stop = min(start + _ROWS, rows.stop)
+            out[start:stop] = interpolate_rows(a, shape, start, stop, cache)
+
+    run_in_slabs(work, shape[0], threads)
+    return out

@@ -1,20 +1,35 @@
 """Modify a full-resolution map by its local scale: amplify (equalise), attenuate, sigmoid.
 
-Each modification is a per-voxel factor F applied to the density above the solvent mean μ:
-``out = V + (V − μ)(F − 1)``.  The change is weighted by the confidence C that a voxel is not
-solvent (solvent kept as it was), or the solvent is flattened to μ.  Scales below ``scale_limit``
-are treated as ``scale_limit``, so no factor is ever infinite or NaN.  Attenuation and sigmoid fill
-what they remove with solvent-like noise, so attenuated regions look like solvent, not like holes.
-Because F depends only on scale and confidence, every output scales with the input's intensity.
+Each modification is a per-voxel factor F(S) applied to the density above the solvent mean μ,
+weighted by the confidence C that a voxel is not solvent:
+
+    out = V + (V − μ)·G + H·noise,   G = C·(F − 1)  (solvent kept)   or  G = C·F − 1  (solvent flattened)
+                                     H = C·√(1 − F²) where F < 1 (attenuation and sigmoid only)
+
+so attenuated density is replaced by solvent-like noise of the same level, not by a hole.  Scales
+below ``scale_limit`` count as ``scale_limit``: no factor is ever infinite or NaN.  G and H depend only
+on scale and confidence, so every output scales with the input's intensity, and F = 1 (γ = 1) returns
+the input exactly.
+
+G and H are smooth, so they are computed on whatever grid scale and confidence come on (the working
+grid of the estimate, or full size) and interpolated slab by slab while the full-size map is made.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
+from .filters import interpolate_rows, run_in_slabs
+
 DEFAULT_SCALE_LIMIT = 0.05
+
+#: output planes per block: blocks stay small while several operations run on them
+_SLAB = 8
+
+Factor = Callable[[np.ndarray], np.ndarray]
 
 
 def _limited(scale: np.ndarray, scale_limit: float) -> np.ndarray:
@@ -62,40 +77,77 @@ def sigmoid_factor(
     return target.astype(np.float32, copy=False)
 
 
-def apply_factor(
-    volume: np.ndarray,
-    factor: np.ndarray,
+def gain_fields(
+    scale: np.ndarray,
     confidence: np.ndarray,
-    solvent_mean: float,
+    factor: Factor,
     exclude_solvent: bool = False,
-    noise: np.ndarray | None = None,
-) -> np.ndarray:
-    """out = V + C (V − μ)(F − 1), plus noise √(1 − F²) C where density was removed (F < 1).
-
-    ``exclude_solvent`` flattens the solvent: out = μ + C F (V − μ) (noise fill likewise by C).
-    ``factor`` is used as scratch space and overwritten.
-    """
-    mu = np.float32(solvent_mean)
-    f = factor
-    fill = None
-    if noise is not None:
-        fill = np.clip(1 - f * f, 0, None)
-        np.sqrt(fill, out=fill)
-        fill *= confidence
-        fill *= noise
-    out = np.subtract(volume, mu, dtype=np.float32)
+    with_noise: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """G (gain on V − μ) and H (weight of the noise fill, or None) on the grid of ``scale``."""
+    f = factor(scale)
+    noise_weight = None
+    if with_noise:
+        noise_weight = np.clip(1 - f * f, 0, None)
+        np.sqrt(noise_weight, out=noise_weight)
+        noise_weight *= confidence
     if exclude_solvent:
         f *= confidence
-        out *= f
-        out += mu
+        f -= 1
     else:
         f -= 1
         f *= confidence
-        out *= f
-        out += volume  # V + C (V − μ)(F − 1): exactly V where F = 1 or C = 0
-    if fill is not None:
-        out += fill
+    return f, noise_weight
+
+
+def apply_gain(
+    volume: np.ndarray,
+    gain: np.ndarray,
+    solvent_mean: float,
+    noise: np.ndarray | None = None,
+    noise_weight: np.ndarray | None = None,
+    threads: int = 1,
+) -> np.ndarray:
+    """out = V + (V − μ)·G + H·noise at full size, G and H interpolated from their grid slab by slab.
+
+    The only full-size array made is the output; where G = 0 and H = 0 the output is exactly V.
+    """
+    mu = np.float32(solvent_mean)
+    out = np.empty(volume.shape, dtype=np.float32)
+    use_noise = noise is not None and noise_weight is not None
+
+    def work(rows: range) -> None:
+        gain_cache: dict = {}
+        noise_cache: dict = {}
+        for start in range(rows.start, rows.stop, _SLAB):
+            stop = min(start + _SLAB, rows.stop)
+            o = out[start:stop]
+            v = volume[start:stop]
+            np.subtract(v, mu, out=o)
+            o *= interpolate_rows(gain, volume.shape, start, stop, gain_cache)
+            o += v
+            if use_noise:
+                fill = interpolate_rows(noise_weight, volume.shape, start, stop, noise_cache) * noise[start:stop]
+                o += fill
+
+    run_in_slabs(work, volume.shape[0], threads)
     return out
+
+
+def _modify(
+    volume: np.ndarray,
+    scale: np.ndarray,
+    confidence: np.ndarray,
+    solvent_mean: float,
+    factor: Factor,
+    noise: np.ndarray | None,
+    exclude_solvent: bool,
+    threads: int,
+) -> np.ndarray:
+    if scale.shape != confidence.shape:
+        raise ValueError(f"scale {scale.shape} and confidence {confidence.shape} are on different grids")
+    gain, noise_weight = gain_fields(scale, confidence, factor, exclude_solvent, noise is not None)
+    return apply_gain(volume, gain, solvent_mean, noise, noise_weight, threads)
 
 
 def amplify(
@@ -106,10 +158,15 @@ def amplify(
     gamma: float = math.inf,
     scale_limit: float = DEFAULT_SCALE_LIMIT,
     exclude_solvent: bool = False,
+    threads: int = 1,
 ) -> np.ndarray:
-    """Raise partial-occupancy density towards full: γ = ∞ (default) equalises fully."""
-    factor = amplify_factor(scale, gamma, scale_limit)
-    return apply_factor(volume, factor, confidence, solvent_mean, exclude_solvent)
+    """Raise partial-occupancy density towards full: γ = ∞ (default) equalises fully.
+
+    ``scale`` and ``confidence`` may be full size or on a coarser grid covering the same box.
+    """
+    amplify_factor(np.ones(1, np.float32), gamma, scale_limit)  # check parameters before any work
+    return _modify(volume, scale, confidence, solvent_mean, lambda s: amplify_factor(s, gamma, scale_limit),
+                   None, exclude_solvent, threads)
 
 
 def attenuate(
@@ -121,10 +178,12 @@ def attenuate(
     noise: np.ndarray | None = None,
     scale_limit: float = DEFAULT_SCALE_LIMIT,
     exclude_solvent: bool = False,
+    threads: int = 1,
 ) -> np.ndarray:
     """Lower partial-occupancy density, filling what is removed with ``noise`` (solvent-like)."""
-    factor = attenuate_factor(scale, gamma, scale_limit)
-    return apply_factor(volume, factor, confidence, solvent_mean, exclude_solvent, noise)
+    attenuate_factor(np.ones(1, np.float32), gamma, scale_limit)
+    return _modify(volume, scale, confidence, solvent_mean, lambda s: attenuate_factor(s, gamma, scale_limit),
+                   noise, exclude_solvent, threads)
 
 
 def sigmoid(
@@ -137,7 +196,9 @@ def sigmoid(
     noise: np.ndarray | None = None,
     scale_limit: float = DEFAULT_SCALE_LIMIT,
     exclude_solvent: bool = False,
+    threads: int = 1,
 ) -> np.ndarray:
     """Push scales above ``pivot`` to full and below it to none; removed density becomes noise."""
-    factor = sigmoid_factor(scale, gamma, pivot, scale_limit)
-    return apply_factor(volume, factor, confidence, solvent_mean, exclude_solvent, noise)
+    sigmoid_factor(np.ones(1, np.float32), gamma, pivot, scale_limit)
+    return _modify(volume, scale, confidence, solvent_mean,
+                   lambda s: sigmoid_factor(s, gamma, pivot, scale_limit), noise, exclude_solvent, threads)

@@ -73,12 +73,34 @@ class Measurement:
 
 @dataclass
 class ScaleEstimate:
-    """Full-size scale and confidence of one map, the solvent model and every derived setting."""
+    """Scale and confidence of one map, the solvent model and every derived setting.
 
-    scale: np.ndarray
-    confidence: np.ndarray
+    Both maps are kept on the working grid (they are smooth there) and made full size only when asked
+    for, through the :attr:`scale` / :attr:`confidence` properties (made once, then kept); the
+    modifications interpolate what they need slab by slab.
+    """
+
+    scale_grid: np.ndarray
+    confidence_grid: np.ndarray
+    shape: tuple[int, int, int]
     solvent: SolventModel
     settings: dict
+    threads: int = 1
+    _full: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def scale(self) -> np.ndarray:
+        """Full-size local scale in [0, 1] (float32)."""
+        if "scale" not in self._full:
+            self._full["scale"] = filters.upsample_linear(self.scale_grid, self.shape, self.threads)
+        return self._full["scale"]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """Full-size confidence in [0, 1] that a voxel is not solvent (float32)."""
+        if "confidence" not in self._full:
+            self._full["confidence"] = filters.upsample_linear(self.confidence_grid, self.shape, self.threads)
+        return self._full["confidence"]
 
 
 def tau_for(kernel_voxels: int) -> float:
@@ -96,10 +118,11 @@ def check_map(volume: np.ndarray, name: str = "map") -> np.ndarray:
         raise MapError(f"{name} is not a 3D map (shape {volume.shape})")
     if min(volume.shape) < 8:
         raise MapError(f"{name} is too small ({volume.shape}); at least 8 voxels a side")
-    if not np.isfinite(volume).all():
-        raise MapError(f"{name} contains NaN or infinite values")
     volume = volume.astype(np.float32, copy=False)
-    if not volume.max() > volume.min():
+    low, high = float(volume.min()), float(volume.max())  # NaN or ±inf anywhere shows up here
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise MapError(f"{name} contains NaN or infinite values")
+    if not high > low:
         raise MapError(f"{name} is constant ({float(volume.flat[0])}): nothing to estimate")
     return volume
 
@@ -149,44 +172,77 @@ def _simulated_floor(radius: float, spacing: Sequence[float], lowpass: float | N
     return float(np.median(filters.ball_maximum(noise, radius, spacing)))
 
 
-def _remove_noise_floor(statistic: np.ndarray, floor: float) -> np.ndarray:
-    """Subtract the noise floor in quadrature: solvent reads 0, strong density is nearly untouched."""
-    np.maximum(statistic, 0, out=statistic)
-    if floor > 0:
-        np.square(statistic, out=statistic)
-        statistic -= np.float32(floor * floor)
-        np.maximum(statistic, 0, out=statistic)
-        np.sqrt(statistic, out=statistic)
-    return statistic
+#: decay of the noise bias of a local maximum with signal: E[max] = a + f·exp(−NOISE_BIAS_DECAY·a/f)
+#: for a signal maximum a and noise floor f (calibrated on synthetic particles with
+#: benchmarks/calibrate_noise_bias.py: the bias is f in solvent and fades as the signal pins the maximum)
+NOISE_BIAS_DECAY = 0.2
+
+
+def _noise_floor_table(top: float = 60.0, samples: int = 6001) -> tuple[np.ndarray, float]:
+    """Signal a (in units of the floor) for observed maxima m = 0, step, ... top, inverting
+    m = a + exp(−k a); below m = 1 the signal is 0."""
+    signal = np.linspace(0.0, top + 1, 4 * samples)
+    expected = signal + np.exp(-NOISE_BIAS_DECAY * signal)
+    observed = np.linspace(0.0, top, samples)
+    return np.interp(observed, expected, signal, left=0.0), top / (samples - 1)
+
+
+def _remove_noise_floor(statistic: np.ndarray, floor: float, threads: int = 1) -> np.ndarray:
+    """Invert E[max] = a + f·exp(−k·a/f) per voxel: solvent reads 0, strong density keeps its value.
+
+    A plain subtraction of the floor would over-correct strong density (where the signal, not the noise,
+    decides where the maximum is); a plain ratio keeps the bias that makes weak density read high.
+    """
+    if floor <= 0:
+        return np.maximum(statistic, 0, out=statistic)
+    table, step = _noise_floor_table()
+    top = np.float32((len(table) - 1) * step)
+    observed = statistic * np.float32(1 / floor)
+    corrected = filters.lookup_uniform(observed, 0.0, step, table, threads)
+    beyond = observed > top  # far above the floor the bias is below 1e-5 f
+    corrected[beyond] = observed[beyond]
+    corrected *= np.float32(floor)
+    return corrected
 
 
 def _tile_reference(
     statistic: np.ndarray, spacing: Sequence[float], tile: float, tau: float
 ) -> tuple[float, tuple[float, float, float]]:
-    """Largest τ-quantile of ``statistic`` over cubic tiles of ``tile`` Å (half-overlapping, anchored
-    at the box centre).  Returns the value and the tile centre (x, y, z) in Å."""
-    size = [max(2, int(round(tile / s))) for s in spacing]
-    size = [min(t, n) for t, n in zip(size, statistic.shape)]
-    step = [max(1, t // 2) for t in size]
-    starts = []
-    for n, t, st in zip(statistic.shape, size, step):
-        centre_start = (n - t) // 2
-        axis_starts = sorted({centre_start - k * st for k in range(centre_start // st + 1)}
-                             | {centre_start + k * st for k in range((n - t - centre_start) // st + 1)})
-        starts.append(np.array([a for a in axis_starts if 0 <= a <= n - t]))
-    grid = np.stack(np.meshgrid(*starts, indexing="ij"), axis=-1).reshape(-1, 3)
-    # cheap upper bound first: a tile's quantile is at most its maximum
-    tile_max = np.array([statistic[a:a + size[0], b:b + size[1], c:c + size[2]].max() for a, b, c in grid])
-    order = np.argsort(tile_max)[::-1]
-    best, best_start = -np.inf, grid[order[0]]
-    for index in order:
-        if tile_max[index] <= best:
+    """Largest τ-quantile of ``statistic`` over cubic tiles of ``tile`` Å, anywhere in the box.
+
+    Tiles overlap by half and are laid out from the box centre, so padding a map symmetrically does not
+    move them.  A tile's quantile is at most its maximum, so tiles are visited by decreasing maximum
+    (from half-tile block maxima) and the search stops when no tile can beat the best found.
+    Returns the value and the tile centre (x, y, z) in Å.
+    """
+    half = [max(1, int(round(tile / s / 2))) for s in spacing]
+    half = [min(h, n // 2) for h, n in zip(half, statistic.shape)]
+    # half-tile blocks, laid out symmetrically about the box centre
+    blocks = [n // h for n, h in zip(statistic.shape, half)]
+    offset = [(n - b * h) // 2 for n, b, h in zip(statistic.shape, blocks, half)]
+    core = statistic[tuple(slice(o, o + b * h) for o, b, h in zip(offset, blocks, half))]
+    block_max = core.reshape(blocks[0], half[0], blocks[1], half[1], blocks[2], half[2]).max(axis=(1, 3, 5))
+    # a tile is 2 × 2 × 2 neighbouring blocks
+    tile_max = block_max
+    for axis in range(3):
+        if tile_max.shape[axis] > 1:
+            lead = [slice(None)] * 3
+            rest = [slice(None)] * 3
+            lead[axis], rest[axis] = slice(0, -1), slice(1, None)
+            tile_max = np.maximum(tile_max[tuple(lead)], tile_max[tuple(rest)])
+    extent = [2 * h if b > 1 else h for h, b in zip(half, blocks)]
+    order = np.argsort(tile_max, axis=None)[::-1]
+    best, best_start = -np.inf, None
+    for flat in order:
+        if tile_max.flat[flat] <= best:
             break
-        a, b, c = grid[index]
-        value = float(np.quantile(statistic[a:a + size[0], b:b + size[1], c:c + size[2]], tau))
+        index = np.unravel_index(flat, tile_max.shape)
+        start = [o + i * h for o, i, h in zip(offset, index, half)]
+        region = statistic[tuple(slice(a, a + e) for a, e in zip(start, extent))]
+        value = float(np.quantile(region, tau))
         if value > best:
-            best, best_start = value, grid[index]
-    centre = [(start + t / 2) * s for start, t, s in zip(best_start, size, spacing)]
+            best, best_start = value, start
+    centre = [(a + e / 2) * sp for a, e, sp in zip(best_start, extent, spacing)]
     return best, (centre[2], centre[1], centre[0])
 
 
@@ -218,7 +274,7 @@ def measure(
     check()
     region, region_name, excluded = _solvent_region(lowpassed, volume, pixel_size, p.lowpass, mask, threads)
     solvent = fit_solvent(lowpassed, region, region_name)
-    conf = confidence(lowpassed, solvent)
+    conf = confidence(lowpassed, solvent, threads)
     check()
 
     if p.mode == "occupancy":
@@ -243,7 +299,7 @@ def measure(
         if excluded is not None:
             solvent_voxels &= ~excluded
         if p.mode == "resolution":
-            solvent_voxels = filters.upsample_linear(solvent_voxels.astype(np.float32), volume.shape) > 0.999
+            solvent_voxels = filters.upsample_linear(solvent_voxels.astype(np.float32), volume.shape, threads) > 0.999
         if np.count_nonzero(solvent_voxels) >= _MIN_SOLVENT_VOXELS:
             floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
         else:
@@ -251,7 +307,7 @@ def measure(
             sd = solvent.sd if p.mode == "occupancy" else float(np.std(volume[volume < solvent.mean])) * 1.66
             floor, floor_source = unit * sd, "simulated noise"
     floor = max(floor, 0.0)
-    statistic = _remove_noise_floor(statistic, floor)
+    statistic = _remove_noise_floor(statistic, floor, threads)
     tau = tau_for(kernel_voxels)
     reference, position = _tile_reference(statistic, spacing, p.tile, tau)
     settings = {
@@ -275,27 +331,21 @@ def measure(
     return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings)
 
 
-def normalise(measurement: Measurement, reference: float | None = None) -> ScaleEstimate:
-    """Scale = statistic / reference, clipped to [0, 1], and confidence, both at full size.
+def normalise(measurement: Measurement, reference: float | None = None, threads: int = 1) -> ScaleEstimate:
+    """Scale = statistic / reference, clipped to [0, 1], and confidence (full size on demand).
 
     ``reference`` overrides the map's own reference (joint normalisation of several classes).
     """
     ref = measurement.reference if reference is None else float(reference)
     if not ref > 0:
         raise MapError("no density above the noise floor: the map looks like pure solvent")
-    scale = measurement.statistic
-    if scale.shape != measurement.shape:
-        scale = filters.upsample_linear(scale, measurement.shape)
-    else:
-        scale = scale.copy()
-    scale *= np.float32(1.0 / ref)
-    np.clip(scale, 0, 1, out=scale)
-    conf = filters.upsample_linear(measurement.confidence, measurement.shape)
-    np.clip(conf, 0, 1, out=conf)
+    # scale and clip on the working grid: interpolation commutes with both
+    scale = np.clip(measurement.statistic * np.float32(1.0 / ref), 0, 1)
+    conf = np.clip(measurement.confidence, 0, 1)
     settings = dict(measurement.settings)
     settings["reference_value"] = ref
     settings["reference_is_joint"] = reference is not None
-    return ScaleEstimate(scale, conf, measurement.solvent, settings)
+    return ScaleEstimate(scale, conf, measurement.shape, measurement.solvent, settings, threads)
 
 
 def estimate_scale(
@@ -309,7 +359,7 @@ def estimate_scale(
     check: Callable[[], None] | None = None,
 ) -> ScaleEstimate:
     """Local scale in [0, 1] and confidence in [0, 1] of one map, at full size."""
-    return normalise(measure(volume, pixel_size, parameters, mask=mask, noise=noise, threads=threads, check=check))
+    return normalise(measure(volume, pixel_size, parameters, mask=mask, noise=noise, threads=threads, check=check), threads=threads)
 
 
 def joint_reference(measurements: Sequence[Measurement]) -> float:

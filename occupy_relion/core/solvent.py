@@ -13,7 +13,11 @@ import numpy as np
 import scipy.fft
 from scipy.special import ndtr
 
-from .filters import radial_frequency
+from .filters import lookup_uniform, radial_frequency
+
+
+#: largest number of voxels whose histogram is fitted (a strided sample of bigger maps)
+_MAX_FIT_VOXELS = 2_000_000
 
 
 class SolventFitError(ValueError):
@@ -51,19 +55,14 @@ def flattened_region(volume: np.ndarray) -> np.ndarray | None:
     """Voxels flattened to one exact value (RELION's ``--zero_mask`` sets the solvent to 0), or None.
 
     Such voxels carry no noise and would swamp the solvent histogram.  Only a value shared by more
-    than 2 % of the box counts.
+    than 2 % of the box counts (zero, or any other constant a program flattened to).
     """
-    flat = volume == 0
-    count = int(np.count_nonzero(flat))
-    if count > 0.02 * volume.size:
-        return flat
-    # some programs flatten to a constant other than zero: check the most common value of a sample
-    sample = volume.ravel()[:: max(1, volume.size // 100_000)]
+    # look at an evenly strided sample first: a full-size comparison only when it is worth it
+    sample = volume.reshape(-1)[:: max(1, volume.size // 200_000)]
     values, counts = np.unique(sample, return_counts=True)
-    top = values[np.argmax(counts)]
-    if counts.max() > 0.02 * sample.size:
-        return volume == top
-    return None
+    if counts.max() <= 0.02 * sample.size:
+        return None
+    return volume == values[np.argmax(counts)]
 
 
 def _initial_guess(values: np.ndarray) -> tuple[float, float]:
@@ -123,6 +122,9 @@ def fit_solvent(
     side of a user's mask, or the box without its flattened part.
     """
     values = lowpassed[region] if region is not None else lowpassed.ravel()
+    if values.size > _MAX_FIT_VOXELS:
+        # an evenly strided sample: the histogram of millions of voxels is already smooth
+        values = values[:: int(np.ceil(values.size / _MAX_FIT_VOXELS))]
     values = values[np.isfinite(values)].astype(np.float64, copy=False)
     if values.size < 100:
         raise SolventFitError(f"only {values.size} voxels to fit the solvent in ({region_name})")
@@ -147,10 +149,10 @@ def fit_solvent(
     return SolventModel(mean, sd, weight, region_name, int(values.size), edges, counts.astype(np.float64), curve)
 
 
-def confidence(lowpassed: np.ndarray, solvent: SolventModel) -> np.ndarray:
+def confidence(lowpassed: np.ndarray, solvent: SolventModel, threads: int = 1) -> np.ndarray:
     """Per-voxel confidence in [0, 1] that a voxel of the low-passed map is not solvent."""
-    out = np.interp(lowpassed.ravel(), solvent.centres, solvent.confidence_curve, left=0.0, right=1.0)
-    return out.astype(np.float32).reshape(lowpassed.shape)
+    centres = solvent.centres
+    return lookup_uniform(lowpassed, centres[0], centres[1] - centres[0], solvent.confidence_curve, threads)
 
 
 def solvent_spectrum(
