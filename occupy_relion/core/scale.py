@@ -3,8 +3,9 @@
 The local statistic is the maximum of the solvent-centred map over a ball of radius ``lowpass / 2``
 around each voxel, taken on the low-passed map (occupancy mode) or on the unfiltered map (resolution
 mode).  The noise floor (what that maximum reads in pure solvent) is removed in quadrature, and the
-result is divided by a full-occupancy reference: the largest τ-quantile of the statistic over tiles of
-a fixed size in Å, anywhere in the box.  Everything is defined in Å, so a particle gives the same
+result is divided by a full-occupancy reference: the largest median of the statistic over tiles of a
+fixed size in Å, anywhere in the box (the typical value of the best-occupied region, so fully occupied
+density reads close to 1; the published method's τ-quantile is available as an option).  Everything is defined in Å, so a particle gives the same
 numbers at another pixel size or in a bigger box.
 
 Occupancy mode runs on a working grid of ``lowpass / 4`` Å: the low-passed map is band-limited, so it
@@ -43,6 +44,7 @@ class ScaleParameters:
     lowpass: float | None = None  # Å; default max(8 Å, 3 × pixel size)
     kernel_radius: float | None = None  # Å; default lowpass / 2
     tile: float | None = None  # Å, edge of a reference tile; default 2 × lowpass
+    reference_quantile: float | None = 0.5  # quantile of a tile that is its value; None: τ (published)
 
     def resolved(self, pixel_size: float) -> "ScaleParameters":
         """The same parameters with every default filled in for ``pixel_size``."""
@@ -55,7 +57,10 @@ class ScaleParameters:
         tile = self.tile if self.tile is not None else 2 * lowpass
         if radius <= 0 or tile <= 0:
             raise ValueError("kernel radius and tile size must be positive")
-        return ScaleParameters(self.mode, float(lowpass), float(radius), float(tile))
+        quantile = self.reference_quantile
+        if quantile is not None and not 0 < quantile < 1:
+            raise ValueError(f"reference quantile must be in (0, 1), not {quantile}")
+        return ScaleParameters(self.mode, float(lowpass), float(radius), float(tile), quantile)
 
 
 @dataclass
@@ -206,9 +211,9 @@ def _remove_noise_floor(statistic: np.ndarray, floor: float, threads: int = 1) -
 
 
 def _tile_reference(
-    statistic: np.ndarray, spacing: Sequence[float], tile: float, tau: float
+    statistic: np.ndarray, spacing: Sequence[float], tile: float, quantile: float
 ) -> tuple[float, tuple[float, float, float]]:
-    """Largest τ-quantile of ``statistic`` over cubic tiles of ``tile`` Å, anywhere in the box.
+    """Largest ``quantile`` of ``statistic`` over cubic tiles of ``tile`` Å, anywhere in the box.
 
     Tiles overlap by half and are laid out from the box centre, so padding a map symmetrically does not
     move them.  A tile's quantile is at most its maximum, so tiles are visited by decreasing maximum
@@ -239,11 +244,28 @@ def _tile_reference(
         index = np.unravel_index(flat, tile_max.shape)
         start = [o + i * h for o, i, h in zip(offset, index, half)]
         region = statistic[tuple(slice(a, a + e) for a, e in zip(start, extent))]
-        value = float(np.quantile(region, tau))
+        value = float(np.quantile(region, quantile))
         if value > best:
             best, best_start = value, start
     centre = [(a + e / 2) * sp for a, e, sp in zip(best_start, extent, spacing)]
     return best, (centre[2], centre[1], centre[0])
+
+
+def _warnings(solvent: SolventModel) -> list[str]:
+    """Plain-language warnings about the map, for the log."""
+    warnings = []
+    centres, counts = solvent.centres, solvent.counts
+    total = counts.sum()
+    below = counts[centres < solvent.mean - 3 * solvent.sd].sum() / total
+    above = counts[centres > solvent.mean + 3 * solvent.sd].sum() / total
+    if below > 0.005 and below > 2 * above:
+        warnings.append(
+            f"density looks inverted: {below:.1%} of voxels lie 3 sd below the solvent and {above:.1%} above; "
+            "the scale assumes positive density (invert the map first if protein is dark)"
+        )
+    if solvent.weight > 0.995 and above < 0.001:
+        warnings.append("almost no density stands out of the solvent noise: scale and confidence are unreliable")
+    return warnings
 
 
 def measure(
@@ -282,6 +304,7 @@ def measure(
         stat_grid -= np.float32(solvent.mean)
     else:
         stat_grid, spacing = volume - np.float32(solvent.mean), (pixel_size,) * 3
+        conf = filters.upsample_linear(conf, volume.shape, threads)  # keep both on one grid
     statistic = filters.ball_maximum(stat_grid, p.kernel_radius, spacing, threads, check)
     del stat_grid, lowpassed
     check()
@@ -297,9 +320,9 @@ def measure(
     else:
         solvent_voxels = conf <= 0
         if excluded is not None:
+            if excluded.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
+                excluded = filters.upsample_linear(excluded.astype(np.float32), volume.shape, threads) > 0.001
             solvent_voxels &= ~excluded
-        if p.mode == "resolution":
-            solvent_voxels = filters.upsample_linear(solvent_voxels.astype(np.float32), volume.shape, threads) > 0.999
         if np.count_nonzero(solvent_voxels) >= _MIN_SOLVENT_VOXELS:
             floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
         else:
@@ -309,13 +332,16 @@ def measure(
     floor = max(floor, 0.0)
     statistic = _remove_noise_floor(statistic, floor, threads)
     tau = tau_for(kernel_voxels)
-    reference, position = _tile_reference(statistic, spacing, p.tile, tau)
+    quantile = tau if p.reference_quantile is None else p.reference_quantile
+    reference, position = _tile_reference(statistic, spacing, p.tile, quantile)
     settings = {
+        "warnings": _warnings(solvent),
         "mode": p.mode,
         "lowpass_angstrom": p.lowpass,
         "kernel_radius_angstrom": p.kernel_radius,
         "kernel_voxels": kernel_voxels,
         "tau": tau,
+        "reference_quantile": quantile,
         "tile_angstrom": p.tile,
         "working_pixel_angstrom": float(np.mean(spacing)),
         "working_shape": tuple(int(n) for n in statistic.shape),
@@ -367,13 +393,17 @@ def joint_reference(measurements: Sequence[Measurement]) -> float:
     return max(m.reference for m in measurements)
 
 
-def scale_statistics(scale: np.ndarray, confidence: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Statistics of the scale inside the molecule (voxels whose confidence is at least ``threshold``).
+def scale_statistics(
+    scale: np.ndarray, confidence: np.ndarray, threshold: float = 0.5, minimum_scale: float = 0.05
+) -> dict[str, float]:
+    """Statistics of the scale inside the molecule: voxels whose confidence is at least ``threshold``
+    and whose scale is at least ``minimum_scale`` (weak, significant density of a very clean map, such
+    as the masked edge of a refined map, is not molecule).
 
     Keys: molecule_voxels, scale_mean, scale_median, scale_p05, scale_p95, partial_fraction (share of
     molecule voxels with scale below 0.5).  All NaN-free: an empty molecule gives zeros.
     """
-    inside = scale[confidence >= threshold]
+    inside = scale[(confidence >= threshold) & (scale >= minimum_scale)]
     if inside.size == 0:
         return {"molecule_voxels": 0, "scale_mean": 0.0, "scale_median": 0.0, "scale_p05": 0.0,
                 "scale_p95": 0.0, "partial_fraction": 0.0}
