@@ -131,8 +131,14 @@ def radial_frequency(shape: Sequence[int], extent: np.ndarray | Sequence[float])
     return np.sqrt(f0[:, None, None] ** 2 + f1[None, :, None] ** 2 + f2[None, None, :] ** 2)
 
 
+#: a ball includes grid points up to this factor beyond its radius, so that a working grid a hair
+#: coarser than asked for (rounding of the box to whole voxels) keeps the points at the radius
+BALL_TOLERANCE = 1.02
+
+
 def ball_offsets(radius: float, spacing: Sequence[float]) -> list[tuple[int, int, int]]:
     """(dx, dy, half-length along z) runs that make up a ball of ``radius`` Å on a grid of ``spacing`` Å."""
+    radius = radius * BALL_TOLERANCE
     s0, s1, s2 = spacing
     r0, r1 = int(np.floor(radius / s0)), int(np.floor(radius / s1))
     runs = []

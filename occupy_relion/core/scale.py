@@ -263,7 +263,8 @@ def _warnings(solvent: SolventModel) -> list[str]:
             f"density looks inverted: {below:.1%} of voxels lie 3 sd below the solvent and {above:.1%} above; "
             "the scale assumes positive density (invert the map first if protein is dark)"
         )
-    if solvent.weight > 0.995 and above < 0.001:
+    gaussian_tail = 0.00135 * solvent.weight  # share of a Gaussian beyond +3 sd
+    if above - gaussian_tail < 0.002:
         warnings.append("almost no density stands out of the solvent noise: scale and confidence are unreliable")
     return warnings
 

@@ -135,7 +135,9 @@ def fit_solvent(
     top = max(float(values.max()), mean + 8 * sd)
     bottom = min(float(values.min()), mean - 8 * sd)
     step = 0.05 * sd
-    edges = np.arange(bottom, top + step, step)
+    # bins anchored at the solvent mean: the curve moves exactly with the map's offset and scale
+    first, last = int(np.floor((bottom - mean) / step)), int(np.ceil((top - mean) / step))
+    edges = mean + step * np.arange(first, last + 1)
     counts, edges = np.histogram(values, bins=edges)
     model = SolventModel(mean, sd, weight, region_name, int(values.size), edges, counts.astype(np.float64), np.zeros(0))
     expected = model.gaussian_counts()

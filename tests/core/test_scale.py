@@ -1,0 +1,191 @@
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from occupy_relion import synthetic
+from occupy_relion.core import (
+    MapError, ScaleParameters, estimate_scale, filters, joint_reference, measure, normalise, scale_statistics,
+)
+
+from .conftest import MODERATE_NOISE, domain_medians
+
+
+def relative(scale, labels):
+    medians = domain_medians(scale, labels)
+    return medians / medians[0]
+
+
+@pytest.mark.parametrize("mode", ["occupancy", "resolution"])
+def test_moderate_noise_reads_occupancy_within_005(moderate_map, mode):
+    volume, _, labels = moderate_map
+    rel = relative(estimate_scale(volume, 1.0, ScaleParameters(mode=mode), threads=2).scale, labels)
+    assert abs(rel[1] - 0.5) <= 0.05 and abs(rel[2] - 0.25) <= 0.05, rel
+
+
+def test_two_and_a_half_times_the_noise_reads_within_010(noisy_map):
+    volume, _, labels = noisy_map
+    rel = relative(estimate_scale(volume, 1.0, threads=2).scale, labels)
+    assert abs(rel[1] - 0.5) <= 0.10 and abs(rel[2] - 0.25) <= 0.10, rel
+
+
+def test_solvent_reads_close_to_zero_and_full_density_close_to_one(moderate_map):
+    volume, _, labels = moderate_map
+    est = estimate_scale(volume, 1.0)
+    assert np.median(est.scale[labels == 0]) < 0.05  # the published tool: 0.085-0.42
+    assert np.median(est.scale[labels == 1]) > 0.85
+    assert est.scale.dtype == np.float32 and est.confidence.dtype == np.float32
+    assert 0 <= est.scale.min() and est.scale.max() <= 1
+
+
+@pytest.mark.parametrize("factor", [1000.0, 0.001])
+def test_scale_and_confidence_do_not_depend_on_intensity(moderate_map, factor):
+    volume = moderate_map[0]
+    base = estimate_scale(volume, 1.0)
+    other = estimate_scale(volume * np.float32(factor), 1.0)
+    np.testing.assert_allclose(other.scale, base.scale, atol=1e-4)
+    np.testing.assert_allclose(other.confidence, base.confidence, atol=2e-3)  # histogram bin edges
+
+
+def test_a_bigger_box_around_the_same_particle_keeps_the_scale():
+    big, particle = synthetic.noisy_map((192, 192, 192), 1.0, MODERATE_NOISE, seed=3)
+    small = big[32:160, 32:160, 32:160].copy()
+    molecule = synthetic.domain_masks(particle, small.shape, 1.0) > 0
+    diff = np.abs(estimate_scale(big, 1.0).scale[32:160, 32:160, 32:160] - estimate_scale(small, 1.0).scale)
+    assert diff[molecule].max() <= 0.02
+
+
+def test_another_pixel_size_keeps_the_scale(moderate_map):
+    volume, _, labels = moderate_map
+    base = estimate_scale(volume, 1.0).scale
+    # 0.8 Å/px: every 4 Å both grids have a sample, compare there
+    fine = filters.resample_lowpass(volume, 1.0, (160, 160, 160), None)
+    fine_scale = estimate_scale(fine, 0.8).scale
+    shared = (labels > 0)[::4, ::4, ::4]
+    assert np.abs(fine_scale[::5, ::5, ::5] - base[::4, ::4, ::4])[shared].max() <= 0.02
+    # 1.3 Å/px, grids not aligned: compare interpolated at the same points and per domain
+    coarse = filters.resample_lowpass(volume, 1.0, (98, 98, 98), None)
+    coarse_scale = estimate_scale(coarse, 128 / 98).scale
+    z, y, x = np.nonzero(labels > 0)
+    points = np.stack([z, y, x]).astype(float) * (98 / 128)
+    sampled = ndimage.map_coordinates(coarse_scale, points, order=1, mode="grid-wrap")
+    assert np.mean(np.abs(sampled - base[labels > 0])) <= 0.02
+    for k in (1, 2, 3):
+        inside = labels[labels > 0] == k
+        assert abs(np.median(sampled[inside]) - np.median(base[labels == k])) <= 0.02
+
+
+def test_settings_are_derived_in_angstrom(small_map):
+    est = estimate_scale(small_map, 1.5)
+    s = est.settings
+    assert s["lowpass_angstrom"] == 8.0 and s["kernel_radius_angstrom"] == 4.0 and s["tile_angstrom"] == 16.0
+    assert s["working_pixel_angstrom"] == pytest.approx(2.0, rel=0.05)
+    assert s["kernel_voxels"] == 33 and 0.9 < s["tau"] < 0.95
+    for key in ("reference_value", "reference_position_angstrom", "noise_floor", "solvent_mean", "solvent_sd"):
+        assert key in s
+    assert estimate_scale(small_map, 3.0).settings["lowpass_angstrom"] == 9.0  # 3 × pixel size
+    assert est.scale.shape == small_map.shape and np.isfinite(est.scale).all()
+
+
+def test_reference_is_found_in_the_full_domain(moderate_map):
+    volume, particle, _ = moderate_map
+    x, y, z = measure(volume, 1.0).reference_position
+    centre = np.array([x, y, z]) - 64.0  # box centre at voxel 64
+    distances = np.linalg.norm(particle.centres - centre, axis=1)
+    assert np.argmin(distances) == 0 and distances[0] < particle.radius
+
+
+def test_joint_reference_compares_classes():
+    particle = synthetic.make_particle((1.0, 1.0, 1.0), seed=4)
+    full = synthetic.render(particle, (96, 96, 96), 1.0)
+    lacking = synthetic.render(synthetic.make_particle((1.0, 0.0, 1.0), seed=4), (96, 96, 96), 1.0)
+    weaker = 0.6 * full
+    noise = synthetic.correlated_noise((96, 96, 96), 1.0, 0.2 * full[full > full.max() * 0.05].std(), seed=9)
+    maps = [full + noise, lacking + noise, weaker + noise]
+    measured = [measure(m, 1.0) for m in maps]
+    reference = joint_reference(measured)
+    assert reference == max(m.reference for m in measured)
+    labels = synthetic.domain_masks(particle, (96, 96, 96), 1.0)
+    joint = [domain_medians(normalise(m, reference).scale, labels) for m in measured]
+    own = [domain_medians(normalise(m).scale, labels) for m in measured]
+    assert joint[1][1] < 0.05 and joint[1][0] > 0.8  # which class lacks the domain
+    assert joint[2][0] / joint[0][0] == pytest.approx(0.6, abs=0.05)  # and how much
+    assert own[2][0] > 0.8  # normalised on its own, the weaker class looks full
+
+
+@pytest.mark.parametrize("polarity", ["molecule", "solvent"])
+def test_a_mask_of_either_polarity_gives_the_same_solvent(moderate_map, polarity):
+    volume, particle, labels = moderate_map
+    molecule = ndimage.binary_dilation(labels > 0, iterations=6)
+    mask = molecule if polarity == "molecule" else ~molecule
+    plain = measure(volume, 1.0)
+    masked = measure(volume, 1.0, mask=mask.astype(np.float32))
+    assert masked.solvent.region in ("outside the molecular mask", "inside the solvent mask")
+    assert masked.solvent.region == ("outside the molecular mask" if polarity == "molecule" else "inside the solvent mask")
+    assert masked.solvent.sd == pytest.approx(plain.solvent.sd, rel=0.1)
+
+
+def test_a_noise_map_sets_the_noise_floor(moderate_map):
+    volume, _, labels = moderate_map
+    noise = synthetic.correlated_noise(volume.shape, 1.0, float(np.std(volume[labels == 0])), seed=11)
+    m = measure(volume, 1.0, noise=noise)
+    assert m.settings["noise_floor_source"] == "noise map"
+    rel = relative(normalise(m).scale, labels)
+    assert abs(rel[1] - 0.5) <= 0.05 and abs(rel[2] - 0.25) <= 0.05
+
+
+def test_flattened_relion_solvent_is_left_out_of_the_fit(small_map):
+    volume = small_map.copy()
+    z, y, x = np.indices(volume.shape)
+    outside = (z - 30) ** 2 + (y - 35) ** 2 + (x - 33) ** 2 > 28 ** 2
+    volume[outside] = 0  # like RELION's --zero_mask
+    m = measure(volume, 1.5)
+    assert m.solvent.region == "box outside the flattened solvent"
+    assert m.solvent.sd == pytest.approx(measure(small_map, 1.5).solvent.sd, rel=0.15)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((20, 20, 20), np.float32), "constant"),
+    (np.full((20, 20, 20), 3.5, np.float32), "constant"),
+    (np.zeros((20, 20), np.float32), "not a 3D map"),
+    (np.ones((4, 20, 20), np.float32), "too small"),
+])
+def test_unusable_maps_give_a_clear_error(bad, message):
+    with pytest.raises(MapError, match=message):
+        estimate_scale(bad, 1.0)
+
+
+def test_non_finite_maps_are_rejected(small_map):
+    for value in (np.nan, np.inf):
+        volume = small_map.copy()
+        volume[3, 4, 5] = value
+        with pytest.raises(MapError, match="NaN or infinite"):
+            measure(volume, 1.5)
+
+
+def test_pure_noise_gives_finite_output_and_a_warning():
+    noise = synthetic.correlated_noise((48, 48, 48), 1.0, 1.0, seed=5)
+    est = estimate_scale(noise, 1.0)
+    assert np.isfinite(est.scale).all() and np.isfinite(est.confidence).all()
+    assert any("almost no density" in w for w in est.settings["warnings"])
+
+
+def test_abort_check_stops_the_estimate(small_map):
+    class Stop(Exception):
+        pass
+
+    def check():
+        raise Stop
+
+    with pytest.raises(Stop):
+        measure(small_map, 1.5, check=check)
+
+
+def test_statistics_inside_the_molecule(moderate_map):
+    volume, _, _ = moderate_map
+    est = estimate_scale(volume, 1.0)
+    stats = scale_statistics(est.scale, est.confidence)
+    assert stats["molecule_voxels"] > 1000
+    assert stats["scale_p05"] <= stats["scale_median"] <= stats["scale_p95"] <= 1
+    assert 0.1 < stats["partial_fraction"] < 0.9
+    empty = scale_statistics(np.zeros((4, 4, 4), np.float32), np.zeros((4, 4, 4), np.float32))
+    assert empty["molecule_voxels"] == 0 and empty["scale_median"] == 0.0
