@@ -156,6 +156,10 @@ def ball_voxel_count(radius: float, spacing: Sequence[float]) -> int:
     return sum(2 * h + 1 for _, _, h in ball_offsets(radius, spacing))
 
 
+#: output planes per slab of the ball maximum (each slab also reads a halo of the ball's radius)
+_BALL_SLAB = 16
+
+
 def ball_maximum(
     volume: np.ndarray,
     radius: float,
@@ -166,30 +170,32 @@ def ball_maximum(
     """Maximum over a ball of ``radius`` Å around every voxel (periodic boundaries).
 
     The ball is split into runs along the last axis: one 1-D running maximum per run length (van Herk,
-    O(N) each) and then a maximum over shifted views.  Cost is O(N · r²) instead of O(N · r³).
+    O(N) each) and then a maximum over shifted views, so the cost is O(N · r²) instead of O(N · r³).
+    Works in slabs of planes (with a halo) spread over ``threads``: temporaries stay slab-sized.
     """
     volume = np.asarray(volume, dtype=np.float32)
     runs = ball_offsets(radius, spacing)
-    pad0 = max(abs(d0) for d0, _, _ in runs)
-    pad1 = max(abs(d1) for _, d1, _ in runs)
+    halo0 = max(abs(d0) for d0, _, _ in runs)
+    halo1 = max(abs(d1) for _, d1, _ in runs)
     lengths = sorted({h for _, _, h in runs})
-    line_max = {}
-    for h in lengths:
-        line_max[h] = (
-            volume if h == 0 else maximum_filter1d(volume, size=2 * h + 1, axis=2, mode="wrap")
-        )
-        if pad0 or pad1:
-            line_max[h] = np.pad(line_max[h], ((pad0, pad0), (pad1, pad1), (0, 0)), mode="wrap")
-        if check:
-            check()
     n0, n1, _ = volume.shape
-    out = np.full(volume.shape, -np.inf, dtype=np.float32)
+    out = np.empty(volume.shape, dtype=np.float32)
 
     def work(rows: range) -> None:
-        block = out[rows.start:rows.stop]
-        for d0, d1, h in runs:
-            src = line_max[h][pad0 + d0 + rows.start:pad0 + d0 + rows.stop, pad1 + d1:pad1 + d1 + n1]
-            np.maximum(block, src, out=block)
+        for start in range(rows.start, rows.stop, _BALL_SLAB):
+            stop = min(start + _BALL_SLAB, rows.stop)
+            block = volume[np.arange(start - halo0, stop + halo0) % n0]
+            if halo1:
+                block = np.pad(block, ((0, 0), (halo1, halo1), (0, 0)), mode="wrap")
+            line_max = {h: block if h == 0 else maximum_filter1d(block, 2 * h + 1, axis=2, mode="wrap")
+                        for h in lengths}
+            target = out[start:stop]
+            target.fill(-np.inf)
+            for d0, d1, h in runs:
+                view = line_max[h][halo0 + d0:halo0 + d0 + stop - start, halo1 + d1:halo1 + d1 + n1]
+                np.maximum(target, view, out=target)
+            if check:
+                check()
 
     run_in_slabs(work, n0, threads)
     return out
