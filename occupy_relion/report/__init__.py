@@ -2,15 +2,36 @@
 
 The job hands over small summaries, never full maps: :func:`summarise_class` takes the central
 slices and histograms of one class right after it is processed, so the report costs no memory.
+:func:`write_report` then writes ``logfile.pdf`` (``report/pdf.py``) and ``occupy.cxc``
+(``report/chimerax.py``) into the job directory, both atomically.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..core import ScaleEstimate
+from ..core.solvent import flattened_region
+
+__all__ = ["CONTOUR_SIGMAS", "ClassSummary", "central_slices", "summarise_class", "write_report",
+           "LOGFILE_NAME", "SCRIPT_NAME"]
+
+LOGFILE_NAME = "logfile.pdf"
+SCRIPT_NAME = "occupy.cxc"
+
+#: ChimeraX contour of every class: solvent mean + this many solvent noise sd of its own map
+CONTOUR_SIGMAS = 3.0
+
+#: the scale percentiles kept for box plots
+SCALE_PERCENTILES = (5, 25, 50, 75, 95)
+
+#: at most this many voxels are sampled to measure the solvent noise of the full map
+_NOISE_SAMPLE = 262_144
 
 
 @dataclass
@@ -39,12 +60,44 @@ class ClassSummary:
     statistics: dict = field(default_factory=dict)  # e.g. scale_median, scale_p05, scale_p95, molecule_voxels
     settings: dict = field(default_factory=dict)  # ScaleEstimate.settings
     seconds: float = 0.0
+    # filled by summarise_class (optional when a summary is built by hand):
+    confidence_slices: list[np.ndarray] = field(repr=False, default_factory=list)  # same planes, confidence
+    box_shape: tuple[int, int, int] | None = None  # (z, y, x) voxels of the input map
+    scale_percentiles: np.ndarray | None = field(repr=False, default=None)  # at SCALE_PERCENTILES, in the molecule
+    noise_sd: float | None = None  # sd of the solvent noise of the full-resolution input map
+    contour_level: float | None = None  # ChimeraX level: solvent mean + CONTOUR_SIGMAS × noise_sd
 
 
 def central_slices(volume: np.ndarray) -> list[np.ndarray]:
     """Three central planes of a (z, y, x) map: the xy plane at the middle z, then xz, then yz."""
     z, y, x = (n // 2 for n in volume.shape)
     return [np.array(volume[z], np.float32), np.array(volume[:, y], np.float32), np.array(volume[:, :, x], np.float32)]
+
+
+def solvent_noise_sd(volume: np.ndarray, confidence: np.ndarray, mean: float | None = None) -> float | None:
+    """Robust sd of the full-resolution map where it is solvent (confidence < 0.5).
+
+    Taken from below the solvent mean only (for a Gaussian, 31.73 % of its lower half lies below
+    mean − sd), so density the confidence missed does not inflate it; ``mean`` is the fitted solvent
+    mean (default: the median of the solvent voxels).  Voxels flattened to one value (masked solvent)
+    are left out.  A strided sample of at most ``_NOISE_SAMPLE`` voxels keeps it cheap.  None if too
+    few voxels.
+    """
+    step = max(1, volume.size // _NOISE_SAMPLE)
+    values = np.asarray(volume).ravel()[::step]
+    solvent = np.asarray(confidence).ravel()[::step] < 0.5
+    flat = flattened_region(values)
+    if flat is not None:
+        solvent &= ~flat
+    values = values[solvent].astype(np.float64)
+    if values.size < 100:
+        return None
+    centre = float(np.median(values)) if mean is None else float(mean)
+    below = values[values <= centre]
+    if below.size < 50:
+        return None
+    sd = centre - float(np.quantile(below, 0.3173))
+    return sd if sd > 0 and np.isfinite(sd) else None
 
 
 def summarise_class(
@@ -67,6 +120,11 @@ def summarise_class(
     solvent = estimate.solvent
     inside = estimate.scale[estimate.confidence >= 0.5]
     scale_histogram, _ = np.histogram(inside, bins=50, range=(0.0, 1.0))
+    percentiles = np.percentile(inside, SCALE_PERCENTILES).astype(np.float64) if inside.size else None
+    del inside
+    solvent_mean = float(estimate.settings.get("solvent_mean", solvent.mean))
+    noise_sd = solvent_noise_sd(volume, estimate.confidence, solvent_mean)
+    level = None if noise_sd is None else solvent_mean + CONTOUR_SIGMAS * noise_sd
     return ClassSummary(
         number=number, input_path=input_path, scale_path=scale_path, confidence_path=confidence_path,
         equalised_path=equalised_path, distribution=distribution, resolution=resolution, pixel_size=pixel_size,
@@ -75,14 +133,63 @@ def summarise_class(
         histogram_centres=solvent.centres, histogram_counts=solvent.counts,
         solvent_counts=solvent.gaussian_counts(), confidence_curve=solvent.confidence_curve,
         scale_histogram=scale_histogram, statistics=dict(statistics), settings=dict(estimate.settings),
-        seconds=seconds,
+        seconds=seconds, confidence_slices=central_slices(estimate.confidence),
+        box_shape=tuple(int(n) for n in volume.shape), scale_percentiles=percentiles,
+        noise_sd=noise_sd, contour_level=level,
     )
 
 
-def write_report(job_dir, run_info: dict, classes: list[ClassSummary], joint: bool = False) -> list:
+def _temporary_twin(target: Path) -> Path:
+    """A hidden, unique file name next to ``target`` (same file system, so os.replace is atomic)."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _sync(path: Path) -> None:
+    """Flush a finished file to disk before it replaces the old one."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_report(
+    job_dir,
+    run_info: dict,
+    classes: list[ClassSummary],
+    joint: bool = False,
+    *,
+    project_dir=None,
+) -> list[Path]:
     """Write ``logfile.pdf`` and ``occupy.cxc`` into ``job_dir``; return the paths written.
 
-    ``run_info``: input description, RELION version, parameters and derived settings (flat dict).
-    (Stub: the report is being written in report/pdf.py and report/chimerax.py.)
+    ``run_info``: what the first page lists under "Run", in its order (input, RELION version,
+    command line, parameters ...); a value that is itself a dict becomes its own section.
+    ``project_dir``: what the summaries' paths are relative to (default: the current directory,
+    which is the project directory when RELION runs the job).
+
+    Both files are written to hidden temporary files first and moved into place only when both are
+    complete: an exception leaves no partial file (and any earlier report untouched).
     """
-    raise NotImplementedError("the report is not written yet")
+    from .chimerax import chimerax_script  # matplotlib is imported only when a report is written
+    from .pdf import render_pdf
+
+    job_dir = Path(job_dir)
+    project_dir = Path.cwd() if project_dir is None else Path(project_dir)
+    classes = sorted(classes, key=lambda c: c.number)
+    targets = [job_dir / LOGFILE_NAME, job_dir / SCRIPT_NAME]
+    temporaries = [_temporary_twin(t) for t in targets]
+    try:
+        render_pdf(temporaries[0], run_info, classes, joint=joint, job_dir=job_dir)
+        script = chimerax_script(classes, job_dir=job_dir, project_dir=project_dir)
+        with open(temporaries[1], "x", encoding="utf-8") as handle:
+            handle.write(script)
+        for temporary in temporaries:
+            _sync(temporary)
+        for temporary, target in zip(temporaries, targets):
+            os.replace(temporary, target)
+    except BaseException:
+        for temporary in temporaries:
+            temporary.unlink(missing_ok=True)
+        raise
+    return targets
