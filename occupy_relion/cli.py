@@ -1,0 +1,190 @@
+"""Command line: RELION's External-job flags plus our parameters; ``install-scheme`` sub-command.
+
+RELION calls ``occupy_relion --o External/job012/ --in_parts … [--LABEL VALUE]… --j N
+[--pipeline_control External/job012/]``.  A user parameter left empty in the GUI arrives as a bare
+``--LABEL``: every parameter of ours accepts that (it means "the default"; for the yes/no ones
+"yes").  Hyphenated spellings (``--scale-limit``) work too.  Unknown options are named in a
+warning, never fatal: the GUI makes typos in labels easy, and RELION never reads our exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+
+from .core.modify import DEFAULT_SCALE_LIMIT
+from .errors import InputError, JobAborted
+from .job import JobOptions, command_line, fail_early, run_job
+
+_TRUE = {"", "yes", "y", "true", "t", "1", "on"}
+_FALSE = {"no", "n", "false", "f", "0", "off", "none"}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so a bad command line still ends as a RELION failure."""
+
+    def error(self, message: str):  # noqa: D102 (argparse API)
+        raise InputError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The option parser (RELION's flags, then ours)."""
+    parser = _Parser(
+        prog="occupy_relion",
+        description="Local scale (relative occupancy) of every class of a RELION 3D classification, "
+                    "as a RELION External job.  Also: occupy_relion install-scheme --help",
+        allow_abbrev=False,
+    )
+
+    def add(name: str, **kwargs) -> None:
+        flags = [f"--{name}"]
+        if "_" in name:
+            flags.append("--" + name.replace("_", "-"))
+        parser.add_argument(*flags, dest=name, **kwargs)
+
+    add("o", metavar="JOB_DIR", help="output (job) directory, e.g. External/job012/")
+    add("in_parts", metavar="DATA_STAR", help="a _data.star of Class3D/Refine3D/...: its _model.star is used")
+    add("in_3dref", metavar="MAP", help="one map (alone), or one class map of the model to analyse only it")
+    add("in_mask", metavar="MASK", help="solvent-definition mask (either polarity) of the maps' size")
+    for name in ("in_mics", "in_movies", "in_coords"):
+        add(name, metavar="FILE", help=argparse.SUPPRESS)
+    add("j", metavar="N", default="1", help="threads (default 1)")
+    add("pipeline_control", metavar="DIR", help=argparse.SUPPRESS)
+
+    add("model", metavar="MODEL", nargs="?",
+        help="a _model.star, an _optimiser.star, a _data.star or a job directory (last iteration)")
+    add("mode", nargs="?", help="occupancy (default) or resolution")
+    add("lowpass", metavar="ANGSTROM", nargs="?", help="low-pass for the occupancy estimate, Å (default: derived)")
+    add("amplify", metavar="GAMMA", nargs="?", help="equalisation power γ ≥ 1 (default inf: full equalisation)")
+    add("attenuate", metavar="GAMMA", nargs="?", help="also write an attenuated map with power γ ≥ 1")
+    add("sigmoid", metavar="GAMMA", nargs="?", help="also write a sigmoid-modified map with power γ ≥ 1")
+    add("pivot", metavar="SCALE", nargs="?", help="sigmoid pivot in (0, 1) (default 0.5)")
+    add("scale_limit", metavar="SCALE", nargs="?",
+        help=f"scales below this are treated as this (default {DEFAULT_SCALE_LIMIT})")
+    add("exclude_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
+        help="flatten the solvent in the modified maps (bare flag = yes)")
+    add("joint", metavar="YES|NO", nargs="?", const="yes", default="no",
+        help="one common reference for all classes, so scales compare across classes (bare flag = yes)")
+    add("relion_version", metavar="VERSION", nargs="?",
+        help="write output node types for this RELION version (default: from default_pipeline.star)")
+    parser.add_argument("--version", action="version", version=f"occupy_relion {_version()}")
+    return parser
+
+
+def _version() -> str:
+    from .job import program_version
+
+    return program_version()
+
+
+def _float(option: str, value: str | None, default: float | None, allow_none: bool = False) -> float | None:
+    if value is None or value.strip() == "":
+        return default
+    text = value.strip().lower()
+    if allow_none and text in ("none", "no", "off"):
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        raise InputError(f"--{option}: {value!r} is not a number") from None
+    if math.isnan(number):
+        raise InputError(f"--{option}: {value!r} is not a number")
+    return number
+
+
+def parse_bool(option: str, value: str | None) -> bool:
+    """yes/no/true/false/1/0/on/off (case-insensitive); a bare flag (None or '') is yes."""
+    text = "" if value is None else value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise InputError(f"--{option}: {value!r} is not yes or no")
+
+
+def _threads(value: str | None) -> int:
+    text = (value or "1").strip()
+    try:
+        threads = int(float(text))
+    except ValueError:
+        raise InputError(f"--j: {value!r} is not a number of threads") from None
+    if threads < 1:
+        raise InputError(f"--j: at least 1 thread, not {threads}")
+    return threads
+
+
+def parse_options(argv: list[str]) -> JobOptions:
+    """JobOptions from a command line; raises InputError (naming the option) for bad values."""
+    parser = build_parser()
+    namespace, unknown = parser.parse_known_args(argv)
+    if not namespace.o:
+        raise InputError("--o: the output (job) directory is missing, e.g. --o External/job012/")
+    mode = (namespace.mode or "occupancy").strip().lower()
+    return JobOptions(
+        output_dir=namespace.o,
+        in_parts=namespace.in_parts or None,
+        in_3dref=namespace.in_3dref or None,
+        in_mask=namespace.in_mask or None,
+        model=namespace.model or None,
+        mode=mode,
+        lowpass=_float("lowpass", namespace.lowpass, None, allow_none=True),
+        amplify=_float("amplify", namespace.amplify, math.inf),
+        attenuate=_float("attenuate", namespace.attenuate, None, allow_none=True),
+        sigmoid=_float("sigmoid", namespace.sigmoid, None, allow_none=True),
+        pivot=_float("pivot", namespace.pivot, 0.5),
+        scale_limit=_float("scale_limit", namespace.scale_limit, DEFAULT_SCALE_LIMIT),
+        exclude_solvent=parse_bool("exclude_solvent", namespace.exclude_solvent),
+        joint=parse_bool("joint", namespace.joint),
+        threads=_threads(namespace.j),
+        relion_version=namespace.relion_version or None,
+        ignored=list(unknown),
+        command_line=command_line(argv),
+    )
+
+
+def _output_dir_of(argv: list[str]) -> str | None:
+    """The --o value of a command line that did not parse (to leave a FAILURE marker there)."""
+    for index, word in enumerate(argv):
+        if word == "--o" and index + 1 < len(argv):
+            return argv[index + 1]
+        if word.startswith("--o="):
+            return word[4:]
+    return None
+
+
+def _raise_abort(signum, frame):  # noqa: ARG001 (signal handler signature)
+    raise JobAborted(f"signal {signal.Signals(signum).name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``occupy_relion`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "install-scheme":
+        from .relion import schemes  # written separately; imported only when asked for
+
+        return int(schemes.main(argv[1:]) or 0)
+    try:
+        options = parse_options(argv)
+    except SystemExit as done:  # --help, --version
+        return int(done.code or 0) if not isinstance(done.code, str) else 1
+    except InputError as error:
+        return fail_early(_output_dir_of(argv), str(error))
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_abort)
+    except ValueError:  # not in the main thread (e.g. called from a test runner thread)
+        previous = None
+    try:
+        return run_job(options)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main", "parse_bool", "parse_options"]

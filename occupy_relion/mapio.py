@@ -1,0 +1,214 @@
+"""Read and write MRC maps, keeping the input's geometry (voxel size, origin, start, axis order).
+
+Maps are float32 arrays in file order (sections, rows, columns), exactly as stored, so an output
+written with the input's :class:`MapHeader` lines up with the input in every viewer.  Every
+problem with a file becomes an :class:`~occupy_relion.errors.InputError` naming the file.
+Writes are atomic: a temporary file in the same directory, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+
+from .errors import InputError
+
+#: prefix of the temporary files written next to an output (cleaned up on failure)
+TEMP_PREFIX = ".occupy-tmp-"
+
+#: largest relative difference between voxel sizes still taken as equal
+VOXEL_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class MapHeader:
+    """The geometry of a map file: everything an output needs to line up with it."""
+
+    shape: tuple[int, int, int]  # file order: sections, rows, columns
+    voxel_size: tuple[float, float, float]  # Å along x, y, z (0 when the header has none)
+    origin: tuple[float, float, float]  # Å, x, y, z
+    start: tuple[int, int, int]  # nxstart, nystart, nzstart
+    axis_order: tuple[int, int, int]  # mapc, mapr, maps (1, 2, 3 = x fastest)
+    sampling: tuple[int, int, int]  # mx, my, mz
+    cell: tuple[float, float, float]  # cella x, y, z, Å
+
+    @classmethod
+    def simple(cls, shape: tuple[int, int, int], voxel_size: float,
+               origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> "MapHeader":
+        """A plain header: x fastest, no start offset (for maps made from scratch)."""
+        nz, ny, nx = (int(n) for n in shape)
+        v = float(voxel_size)
+        return cls((nz, ny, nx), (v, v, v), tuple(float(o) for o in origin), (0, 0, 0), (1, 2, 3),
+                   (nx, ny, nz), (nx * v, ny * v, nz * v))
+
+    @property
+    def isotropic(self) -> bool:
+        """True when the three voxel sizes agree."""
+        sizes = self.voxel_size
+        return max(sizes) - min(sizes) <= VOXEL_TOLERANCE * max(max(sizes), 1e-12)
+
+    @property
+    def pixel_size(self) -> float:
+        """The voxel size in Å (the mean of the three; 0 when the header has none)."""
+        return float(np.mean(self.voxel_size))
+
+
+def _header_of(mrc, path: Path) -> MapHeader:
+    h = mrc.header
+    shape = (int(h.nz), int(h.ny), int(h.nx))
+    voxel = mrc.voxel_size
+    return MapHeader(
+        shape=shape,
+        voxel_size=(float(voxel.x), float(voxel.y), float(voxel.z)),
+        origin=(float(h.origin.x), float(h.origin.y), float(h.origin.z)),
+        start=(int(h.nxstart), int(h.nystart), int(h.nzstart)),
+        axis_order=(int(h.mapc), int(h.mapr), int(h.maps)),
+        sampling=(int(h.mx), int(h.my), int(h.mz)),
+        cell=(float(h.cella.x), float(h.cella.y), float(h.cella.z)),
+    )
+
+
+_MODE_BYTES = {0: 1, 1: 2, 2: 4, 6: 2, 12: 2}
+
+
+def _plausible_header(path: Path) -> bool:
+    """True when the first words read as an MRC header whose data fit in the file (either byte order).
+
+    Checked before a permissive open, which on arbitrary bytes can try to read absurd sizes.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1024)
+    except OSError:
+        return False
+    if len(head) < 1024:
+        return False
+    size = path.stat().st_size
+    for order in ("<", ">"):
+        nx, ny, nz, mode = np.frombuffer(head[:16], dtype=f"{order}i4")
+        nsymbt = int(np.frombuffer(head[92:96], dtype=f"{order}i4")[0])
+        if mode in _MODE_BYTES and all(0 < int(n) < 1 << 16 for n in (nx, ny, nz)) and 0 <= nsymbt < size:
+            if 1024 + nsymbt + int(nx) * int(ny) * int(nz) * _MODE_BYTES[int(mode)] <= size:
+                return True
+    return False
+
+
+def _open(path: Path, header_only: bool):
+    """Open an MRC file read-only, strictly first, then permissively (some writers bend the format)."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a map")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file")
+    try:
+        return mrcfile.open(path, mode="r", header_only=header_only)
+    except PermissionError:
+        raise InputError(f"{path}: cannot read (permission denied)") from None
+    except (ValueError, EOFError, OSError) as strict_error:
+        reason = str(strict_error).splitlines()[0] if str(strict_error) else type(strict_error).__name__
+        if not _plausible_header(path):
+            raise InputError(f"{path}: not a readable MRC map ({reason})") from None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mrc = mrcfile.open(path, mode="r", permissive=True, header_only=header_only)
+        except Exception:
+            raise InputError(f"{path}: not a readable MRC map ({reason})") from None
+        if not header_only and mrc.data is None:
+            mrc.close()
+            raise InputError(f"{path}: not a readable MRC map ({reason})")
+        return mrc
+
+
+def _check_geometry(path: Path, header: MapHeader) -> None:
+    if any(n < 2 for n in header.shape):
+        raise InputError(f"{path}: not a 3D map (size {header.shape[2]} x {header.shape[1]} x {header.shape[0]})")
+    if sorted(header.axis_order) != [1, 2, 3]:
+        raise InputError(f"{path}: invalid axis order mapc/mapr/maps = {header.axis_order}")
+    if not all(math.isfinite(v) and v >= 0 for v in header.voxel_size):
+        raise InputError(f"{path}: invalid voxel size {header.voxel_size} in the header")
+    if path.suffix.lower() == ".mrcs":
+        raise InputError(f"{path}: a stack of 2D images (.mrcs), not a 3D map")
+
+
+def read_header(path: str | os.PathLike) -> MapHeader:
+    """The geometry of a map without reading its data (cheap consistency checks)."""
+    path = Path(path)
+    mrc = _open(path, header_only=True)
+    try:
+        header = _header_of(mrc, path)
+    finally:
+        mrc.close()
+    _check_geometry(path, header)
+    return header
+
+
+def read_map(path: str | os.PathLike) -> tuple[np.ndarray, MapHeader]:
+    """A map as float32 in file order, and its header.  Rejects non-3D and non-finite maps."""
+    path = Path(path)
+    mrc = _open(path, header_only=False)
+    try:
+        header = _header_of(mrc, path)
+        _check_geometry(path, header)
+        data = mrc.data
+        if data is None or data.ndim != 3:
+            raise InputError(f"{path}: not a 3D map")
+        try:
+            volume = np.array(data, dtype=np.float32)
+        except (ValueError, TypeError) as error:
+            raise InputError(f"{path}: unreadable data ({error})") from None
+    finally:
+        mrc.close()
+    if volume.shape != header.shape:
+        raise InputError(f"{path}: data size {volume.shape} does not match the header {header.shape}")
+    if not np.isfinite(volume).all():
+        bad = int(np.count_nonzero(~np.isfinite(volume)))
+        raise InputError(f"{path}: {bad} voxels are NaN or infinite")
+    return volume, header
+
+
+def default_file_mode() -> int:
+    """Permissions of a newly created file under the current umask (temporary files start as 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, label: str = "occupy_relion") -> Path:
+    """Write ``volume`` (file order) as float32 with the geometry of ``header``, atomically."""
+    path = Path(path)
+    volume = np.asarray(volume, dtype=np.float32)
+    if volume.shape != tuple(header.shape):
+        raise ValueError(f"{path}: volume shape {volume.shape} differs from the header shape {header.shape}")
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".mrc", dir=directory)
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        with mrcfile.new(temp, overwrite=True) as mrc:
+            mrc.set_data(volume)
+            h = mrc.header
+            h.mapc, h.mapr, h.maps = header.axis_order
+            h.mx, h.my, h.mz = header.sampling
+            h.cella = header.cell
+            h.origin = header.origin
+            h.nxstart, h.nystart, h.nzstart = header.start
+            h.label[0] = label[:80].encode("ascii", "replace")
+            h.nlabl = 1
+            mrc.update_header_stats()
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temp, default_file_mode())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,95 @@
+"""RELION's marker files in the job directory: how a job says it ended, and how it is told to stop.
+
+RELION_JOB_EXIT_SUCCESS / _FAILURE / _ABORTED are written by the job (SUCCESS last of all);
+RELION_JOB_ABORT_NOW is written by the GUI or the schemer and must be deleted by the job once it
+has stopped.  Markers and the node list from an earlier run are removed at start, so a re-run
+("Continue") never shows an old ending.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from ..errors import JobAborted
+from ..mapio import default_file_mode
+
+SUCCESS = "RELION_JOB_EXIT_SUCCESS"
+FAILURE = "RELION_JOB_EXIT_FAILURE"
+ABORTED = "RELION_JOB_EXIT_ABORTED"
+ABORT_NOW = "RELION_JOB_ABORT_NOW"
+OUTPUT_NODES = "RELION_OUTPUT_NODES.star"
+
+EXIT_MARKERS = (SUCCESS, FAILURE, ABORTED)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    fd, temp = tempfile.mkstemp(prefix=".occupy-tmp-", suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, default_file_mode())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _touch(path: Path) -> None:
+    with open(path, "w", encoding="utf-8"):
+        pass
+
+
+def clear_stale(job_dir: str | os.PathLike) -> list[str]:
+    """Remove the exit markers, a pending ABORT_NOW and the node list of an earlier run; return what went."""
+    job_dir = Path(job_dir)
+    removed = []
+    for name in (*EXIT_MARKERS, ABORT_NOW, OUTPUT_NODES):
+        path = job_dir / name
+        if path.exists():
+            path.unlink()
+            removed.append(name)
+    for temp in job_dir.glob(".occupy-tmp-*"):
+        temp.unlink(missing_ok=True)
+    return removed
+
+
+def abort_requested(job_dir: str | os.PathLike) -> bool:
+    """True when RELION asked the job to stop."""
+    return (Path(job_dir) / ABORT_NOW).exists()
+
+
+def check_abort(job_dir: str | os.PathLike) -> None:
+    """Raise :class:`JobAborted` when RELION_JOB_ABORT_NOW exists."""
+    if abort_requested(job_dir):
+        raise JobAborted(f"{Path(job_dir) / ABORT_NOW} found")
+
+
+def mark_success(job_dir: str | os.PathLike) -> None:
+    """Write RELION_JOB_EXIT_SUCCESS: call last, after every output and the node list."""
+    _touch(Path(job_dir) / SUCCESS)
+
+
+def mark_failure(job_dir: str | os.PathLike) -> bool:
+    """Write RELION_JOB_EXIT_FAILURE and remove any node list; False if the directory is not writable."""
+    job_dir = Path(job_dir)
+    try:
+        (job_dir / OUTPUT_NODES).unlink(missing_ok=True)
+        _touch(job_dir / FAILURE)
+    except OSError:
+        return False
+    return True
+
+
+def mark_aborted(job_dir: str | os.PathLike) -> None:
+    """Delete RELION_JOB_ABORT_NOW and the node list, then write RELION_JOB_EXIT_ABORTED."""
+    job_dir = Path(job_dir)
+    (job_dir / ABORT_NOW).unlink(missing_ok=True)
+    (job_dir / OUTPUT_NODES).unlink(missing_ok=True)
+    _touch(job_dir / ABORTED)

@@ -1,0 +1,83 @@
+"""RELION_OUTPUT_NODES.star: which outputs RELION adds to the pipeline, with what type.
+
+Both type columns are written: 3.1 reads the integer ``_rlnPipeLineNodeType``, 4.0 and 5.0 read the
+string ``_rlnPipeLineNodeTypeLabel`` (3.1 warns about the unknown label and goes on).  The part of a
+label before the first dot picks the GUI browser; later parts are free keywords.
+
+Node kinds we register (relion.md §3):
+
+- ``map``: the equalised/attenuated/sigmoid maps are ordinary 3D maps (6 / ``DensityMap.mrc``), so
+  a later Class3D, Refine3D or MaskCreate can take them as a reference.
+- ``localres``: the scale maps are per-voxel values on the map's grid, like a local-resolution map
+  (12 / ``Image3D.mrc.localresmap``): the GUI offers them where a local-resolution map is expected
+  (e.g. colouring a surface), never as a reference.
+- ``logfile``: the PDF report (13 / ``LogFile.pdf.relion``): the GUI's Display button opens it.
+- ``process``: occupancy.star, our result table.  4.0 and 5.0 have a family for job results that
+  are STAR files (``ProcessData``, e.g. postprocess.star is ``ProcessData.star.relion.postprocess``),
+  so it becomes ``ProcessData.star.occupy``.  3.1 has no such type: its integers that take a STAR
+  file are consumed by specific jobs (8: model.star for Select, which would then look for a
+  ``_data.star`` beside it; 14: postprocess.star for CtfRefine and Polish), each of which would
+  fail on our table, so for 3.1 the table is not registered (it is still in the job directory).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .markers import OUTPUT_NODES, atomic_write_text
+
+#: kind -> (3.1 integer, 4.0 label, 5.0 label); None: not registered for that version
+NODE_TYPES: dict[str, tuple[int | None, str | None, str | None]] = {
+    "map": (6, "DensityMap.mrc", "DensityMap.mrc"),
+    "localres": (12, "Image3D.mrc.localresmap", "Image3D.mrc.localresmap"),
+    "logfile": (13, "LogFile.pdf.relion", "LogFile.pdf.relion"),
+    "process": (None, "ProcessData.star.occupy", "ProcessData.star.occupy"),
+}
+
+#: integer written in the 3.1 column for kinds 3.1 does not register (only 4.0/5.0 read such rows)
+_NO_INTEGER = 14
+
+
+@dataclass(frozen=True)
+class OutputNode:
+    """One output file (path relative to the project directory) and its node kind."""
+
+    name: str
+    kind: str
+
+
+def node_type(kind: str, version: str) -> tuple[int, str] | None:
+    """(integer, label) of a node kind for a RELION version, or None if that version gets no node."""
+    if kind not in NODE_TYPES:
+        raise ValueError(f"unknown node kind {kind!r}")
+    integer, label40, label50 = NODE_TYPES[kind]
+    if version.startswith("3"):
+        return None if integer is None else (integer, label40 or "")
+    label = label40 if version.startswith("4") else label50
+    if label is None:
+        return None
+    return (integer if integer is not None else _NO_INTEGER, label)
+
+
+def format_nodes(nodes: list[OutputNode], version: str) -> str:
+    """The text of RELION_OUTPUT_NODES.star for ``version`` (nodes this version cannot take are left out)."""
+    lines = ["", "# version 30001", "", "data_output_nodes", "", "loop_",
+             "_rlnPipeLineNodeName #1", "_rlnPipeLineNodeType #2", "_rlnPipeLineNodeTypeLabel #3"]
+    for node in nodes:
+        types = node_type(node.kind, version)
+        if types is None:
+            continue
+        if any(c.isspace() for c in node.name):
+            raise ValueError(f"node name with white space cannot be registered in RELION: {node.name!r}")
+        lines.append(f"{node.name} {types[0]} {types[1]}")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def write_output_nodes(job_dir: str | os.PathLike, nodes: list[OutputNode], version: str) -> Path:
+    """Write RELION_OUTPUT_NODES.star into ``job_dir`` atomically."""
+    path = Path(job_dir) / OUTPUT_NODES
+    atomic_write_text(path, format_nodes(nodes, version))
+    return path

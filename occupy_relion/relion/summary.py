@@ -1,0 +1,165 @@
+"""occupancy.star: what the job did, in a form RELION programs and Schemes can read.
+
+``data_occupancy_general`` (key-value): the input, the RELION version, every parameter and the
+derived settings shared by all classes.  ``data_occupancy_classes`` (a loop): one row per analysed
+class.  Values a Scheme may branch on carry labels RELION knows (relion.md §5), so its operators
+(``float=star_table_min``, ``float=star_table_sort_idx``, ``string=read_star`` …) can read them:
+
+==============================  ====================================================================
+``_rlnClassNumber``             RELION's class (or body) number
+``_rlnReferenceImage``          the equalised map of the class (a RELION-readable 3D map)
+``_rlnClassDistribution``       from the model.star (1 for a lone map or a body)
+``_rlnEstimatedResolution``     from the model.star, Å (999 when unknown, as RELION writes it)
+``_rlnAverageValue``            mean scale inside the molecule (confidence ≥ 0.5)
+``_rlnStandardDeviationValue``  standard deviation of the scale inside the molecule
+==============================  ====================================================================
+
+Everything else uses our own ``_occupy…`` labels (RELION keeps, but cannot interpret, them).
+The file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import starfile
+
+from ..mapio import default_file_mode
+
+SUMMARY_NAME = "occupancy.star"
+GENERAL_BLOCK = "occupancy_general"
+CLASSES_BLOCK = "occupancy_classes"
+
+#: what RELION writes for an unknown resolution (e.g. _rlnAccuracyRotations of an empty class)
+UNKNOWN_RESOLUTION = 999.0
+
+
+def camel(name: str) -> str:
+    """'lowpass_angstrom' -> 'LowpassAngstrom' (for ``_occupy…`` labels)."""
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
+
+
+def star_value(value):
+    """A value as it should appear in a STAR file: plain numbers and single-token-safe strings."""
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        return ",".join(_short(v) for v in value)
+    return str(value)
+
+
+def _short(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return str(value)
+
+
+def general_table(
+    *,
+    input_description: str,
+    input_kind: str,
+    model_path: str | None,
+    relion_version: str,
+    relion_version_source: str,
+    class_count: int,
+    processed: list[int],
+    skipped: list[int],
+    pixel_size: float,
+    parameters: dict,
+    settings: dict,
+    joint_reference: float | None,
+    program_version: str,
+) -> dict:
+    """The key-value table: input, RELION version, parameters (``_occupy<Name>``) and shared derived settings."""
+    table = {
+        "rlnModelStarFile": model_path or "None",
+        "occupyInput": input_description,
+        "occupyInputKind": input_kind,
+        "occupyRelionVersion": relion_version,
+        "occupyRelionVersionSource": relion_version_source,
+        "occupyProgramVersion": program_version,
+        "rlnNrClasses": int(class_count),
+        "rlnPixelSize": float(pixel_size),
+        "occupyClassesProcessed": ",".join(str(n) for n in processed) or "None",
+        "occupyClassesSkipped": ",".join(str(n) for n in skipped) or "None",
+    }
+    for name, value in parameters.items():
+        table["occupy" + camel(name)] = value
+    for name, value in settings.items():
+        table["occupy" + camel(name)] = value
+    table["occupyJointReference"] = joint_reference
+    return {label: star_value(value) for label, value in table.items()}
+
+
+def class_row(
+    *,
+    number: int,
+    equalised_path: str,
+    distribution: float | None,
+    resolution: float | None,
+    input_path: str,
+    scale_path: str,
+    confidence_path: str,
+    extra_paths: dict[str, str],
+    statistics: dict,
+    settings: dict,
+    seconds: float,
+) -> dict:
+    """One row of the per-class table (keys are labels without the leading underscore)."""
+    if resolution is None:
+        resolution = UNKNOWN_RESOLUTION
+    row = {
+        "rlnClassNumber": int(number),
+        "rlnReferenceImage": equalised_path,
+        "rlnClassDistribution": 1.0 if distribution is None else float(distribution),
+        "rlnEstimatedResolution": float(resolution),
+        "rlnAverageValue": statistics.get("scale_mean", 0.0),
+        "rlnStandardDeviationValue": statistics.get("scale_sd", 0.0),
+        "occupyInputMap": input_path,
+        "occupyScaleMap": scale_path,
+        "occupyConfidenceMap": confidence_path,
+    }
+    for name, path in extra_paths.items():
+        row["occupy" + camel(name) + "Map"] = path
+    for name in ("scale_median", "scale_p05", "scale_p95", "partial_fraction", "molecule_voxels"):
+        row["occupy" + camel(name)] = statistics.get(name, 0)
+    for name in ("solvent_mean", "solvent_sd", "solvent_fraction", "solvent_region", "noise_floor",
+                 "noise_floor_source", "reference_value", "reference_position_angstrom"):
+        if name in settings:
+            row["occupy" + camel(name)] = settings[name]
+    row["occupySeconds"] = round(float(seconds), 3)
+    return {label: star_value(value) for label, value in row.items()}
+
+
+def write_summary(path: str | os.PathLike, general: dict, rows: list[dict]) -> Path:
+    """Write occupancy.star (both tables) atomically."""
+    path = Path(path)
+    classes = pd.DataFrame(rows) if rows else pd.DataFrame({"rlnClassNumber": pd.Series([], dtype=int)})
+    fd, temp = tempfile.mkstemp(prefix=".occupy-tmp-", suffix=".star", dir=path.parent)
+    os.close(fd)
+    try:
+        starfile.write({GENERAL_BLOCK: general, CLASSES_BLOCK: classes}, temp, float_format="%.6g")
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temp, default_file_mode())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_summary(path: str | os.PathLike) -> tuple[dict, pd.DataFrame]:
+    """(general table, per-class table) of an occupancy.star."""
+    data = starfile.read(path, always_dict=True)
+    return data[GENERAL_BLOCK], data[CLASSES_BLOCK]

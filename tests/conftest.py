@@ -1,0 +1,159 @@
+"""Shared fixtures: copies of the real RELION projects, small synthetic projects, the `relion` marker.
+
+Tests marked ``@pytest.mark.relion`` need Debian's RELION 3.1.3 programs (and the installed
+``occupy_relion`` console script): they are skipped cleanly when ``relion_refine`` is not on PATH.
+Shared files are always copied to ``tmp_path`` first: inputs are never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pytest
+
+SHARED_RELION = Path("/work/shared/relion")
+SHARED_MAPS = Path("/work/shared/maps")
+
+
+def relion_available() -> bool:
+    """True when the RELION programs the end-to-end tests run are installed."""
+    return shutil.which("relion_refine") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip `relion` tests when RELION is absent (with a reason, never an error)."""
+    if relion_available():
+        return
+    skip = pytest.mark.skip(reason="RELION programs not on PATH (relion_refine not found)")
+    for item in items:
+        if "relion" in item.keywords:
+            item.add_marker(skip)
+
+
+def copy_tree(source: Path, target: Path) -> Path:
+    """Copy a shared directory and make the copy writable (the shared files are read-only)."""
+    shutil.copytree(source, target)
+    for root, dirs, files in os.walk(target):
+        for name in dirs + files:
+            path = Path(root) / name
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+    Path(target).chmod(Path(target).stat().st_mode | stat.S_IWUSR)
+    return target
+
+
+def _require(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"shared test data not found: {path}")
+    return path
+
+
+@pytest.fixture
+def shared_relion() -> Path:
+    """The read-only real RELION files (only for reading)."""
+    return _require(SHARED_RELION)
+
+
+@pytest.fixture
+def relion31_copy(tmp_path) -> Path:
+    """A writable copy of the RELION 3.1.3 project (Class3D job003, Refine3D job010)."""
+    return copy_tree(_require(SHARED_RELION / "relion31_project"), tmp_path / "relion31_project")
+
+
+@pytest.fixture
+def relion50_copy(tmp_path) -> Path:
+    """A writable copy of the RELION 5.0.1 project (Class3D job003)."""
+    return copy_tree(_require(SHARED_RELION / "relion50_project"), tmp_path / "relion50_project")
+
+
+@pytest.fixture
+def in_project(monkeypatch):
+    """Change the working directory into a project (RELION runs External jobs from there)."""
+
+    def enter(project: Path) -> Path:
+        monkeypatch.chdir(project)
+        return project
+
+    return enter
+
+
+def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 2.0, origin=(0.0, 0.0, 0.0)) -> Path:
+    """A plain float32 MRC map (x fastest) for tests."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(np.asarray(data, dtype=np.float32))
+        mrc.voxel_size = voxel_size
+        mrc.header.origin = origin
+    return path
+
+
+def synthetic_classes(shape=(40, 40, 40), pixel_size=2.0, seed=0) -> list[np.ndarray]:
+    """Two small noisy class maps: all domains present, and the third domain at 30 %."""
+    from occupy_relion.synthetic import noisy_map
+
+    full, _ = noisy_map(shape, pixel_size, noise=0.3, occupancy=(1.0, 1.0, 1.0), seed=seed)
+    partial, _ = noisy_map(shape, pixel_size, noise=0.3, occupancy=(1.0, 1.0, 0.3), seed=seed)
+    return [full, partial]
+
+
+MODEL_TEMPLATE = """
+# version 30001
+
+data_model_general
+
+_rlnReferenceDimensionality                        3
+_rlnDataDimensionality                             2
+_rlnOriginalImageSize                             {box}
+_rlnCurrentResolution                      {resolution:f}
+_rlnPixelSize                               {pixel_size:f}
+_rlnNrClasses                                      {count}
+_rlnNrBodies                                       1
+
+# version 30001
+
+data_model_classes
+
+loop_
+_rlnReferenceImage #1
+_rlnClassDistribution #2
+_rlnAccuracyRotations #3
+_rlnAccuracyTranslationsAngst #4
+_rlnEstimatedResolution #5
+_rlnOverallFourierCompleteness #6
+{rows}
+"""
+
+
+def write_model(path: Path, maps: list[str], distributions: list[float], pixel_size: float, box: int,
+                resolution: float = 12.0) -> Path:
+    """A minimal 3D model.star listing ``maps`` (paths relative to the project)."""
+    rows = "\n".join(f"{m} {d:f} 5.000000 1.000000 {resolution:f} 0.990000" for m, d in zip(maps, distributions))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(MODEL_TEMPLATE.format(box=box, resolution=resolution, pixel_size=pixel_size,
+                                          count=len(maps), rows=rows))
+    return path
+
+
+@pytest.fixture(scope="session")
+def synthetic_maps() -> list[np.ndarray]:
+    """The two synthetic class maps (computed once per session)."""
+    return synthetic_classes()
+
+
+@pytest.fixture
+def synthetic_project(tmp_path, synthetic_maps) -> Path:
+    """A project with Class3D/job005/run_it020_{model,data}.star and two 40³ class maps at 2 Å."""
+    project = tmp_path / "project"
+    job = project / "Class3D" / "job005"
+    names = []
+    for number, volume in enumerate(synthetic_maps, start=1):
+        name = f"Class3D/job005/run_it020_class{number:03d}.mrc"
+        write_mrc(project / name, volume, 2.0)
+        names.append(name)
+    write_model(job / "run_it020_model.star", names, [0.6, 0.4], 2.0, 40)
+    (job / "run_it020_data.star").write_text("data_particles\n\nloop_\n_rlnClassNumber #1\n1\n2\n")
+    return project

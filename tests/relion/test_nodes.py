@@ -1,0 +1,42 @@
+"""RELION_OUTPUT_NODES.star: both type columns, labels per version, as real RELION wrote them."""
+
+from __future__ import annotations
+
+import starfile
+
+from occupy_relion.relion.nodes import OutputNode, format_nodes, node_type, write_output_nodes
+
+NODES = [
+    OutputNode("External/job012/class001_equalised.mrc", "map"),
+    OutputNode("External/job012/class001_scale.mrc", "localres"),
+    OutputNode("External/job012/occupancy.star", "process"),
+    OutputNode("External/job012/logfile.pdf", "logfile"),
+]
+
+
+def test_types_per_version():
+    assert node_type("map", "3.1") == (6, "DensityMap.mrc")
+    assert node_type("localres", "4.0") == (12, "Image3D.mrc.localresmap")
+    assert node_type("logfile", "5.0") == (13, "LogFile.pdf.relion")
+    assert node_type("process", "3.1") is None  # no 3.1 integer fits a result table
+    assert node_type("process", "5.0")[1] == "ProcessData.star.occupy"
+
+
+def test_same_layout_as_relion50_registered(shared_relion, tmp_path):
+    """Our file has the columns of the real External job's node file that RELION 5.0 read."""
+    real = starfile.read(shared_relion / "relion50_project/External/job004/RELION_OUTPUT_NODES.star")
+    path = write_output_nodes(tmp_path, NODES, "5.0")
+    ours = starfile.read(path)
+    assert list(ours.columns) == list(real.columns) == [
+        "rlnPipeLineNodeName", "rlnPipeLineNodeType", "rlnPipeLineNodeTypeLabel"]
+    assert list(ours["rlnPipeLineNodeTypeLabel"]) == [
+        "DensityMap.mrc", "Image3D.mrc.localresmap", "ProcessData.star.occupy", "LogFile.pdf.relion"]
+    assert list(ours["rlnPipeLineNodeType"][[0, 1, 3]]) == [6, 12, 13]
+
+
+def test_relion31_leaves_out_what_it_cannot_take(tmp_path):
+    text = format_nodes(NODES, "3.1")
+    assert "occupancy.star" not in text
+    table = starfile.read(write_output_nodes(tmp_path, NODES, "3.1"))
+    assert list(table["rlnPipeLineNodeType"]) == [6, 12, 13]
+    assert "data_output_nodes" in text and not list(tmp_path.glob(".occupy-tmp-*"))

@@ -1,0 +1,59 @@
+"""occupancy.star: labels RELION knows for what a Scheme branches on; readable back; atomic."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from occupy_relion.relion.summary import (
+    CLASSES_BLOCK, GENERAL_BLOCK, class_row, general_table, read_summary, star_value, write_summary)
+
+#: labels of RELION 3.1.3, 4.0.2 and 5.0.1 (EMDL::addLabel) used for values a Scheme may read
+RELION_LABELS = {"rlnClassNumber", "rlnReferenceImage", "rlnClassDistribution", "rlnEstimatedResolution",
+                 "rlnAverageValue", "rlnStandardDeviationValue", "rlnModelStarFile", "rlnNrClasses", "rlnPixelSize"}
+
+
+def _row(number, mean, **extra):
+    return class_row(
+        number=number, equalised_path=f"External/job012/class{number:03d}_equalised.mrc", distribution=0.5,
+        resolution=None, input_path=f"Class3D/job008/run_it025_class{number:03d}.mrc",
+        scale_path=f"External/job012/class{number:03d}_scale.mrc",
+        confidence_path=f"External/job012/class{number:03d}_confidence.mrc", extra_paths=extra,
+        statistics={"scale_mean": mean, "scale_sd": 0.1, "scale_median": mean, "scale_p05": 0.1, "scale_p95": 0.9,
+                    "partial_fraction": 0.2, "molecule_voxels": 1000},
+        settings={"solvent_mean": 0.01, "noise_floor_source": "solvent voxels",
+                  "reference_position_angstrom": (1.0, 2.0, 3.0)},
+        seconds=1.23456,
+    )
+
+
+def test_round_trip(tmp_path):
+    general = general_table(
+        input_description="--in_parts Class3D/job008/run_it025_data.star -> Class3D/job008/run_it025_model.star",
+        input_kind="Class3D", model_path="Class3D/job008/run_it025_model.star", relion_version="5.0",
+        relion_version_source="default_pipeline.star", class_count=3, processed=[1, 2], skipped=[3],
+        pixel_size=1.5, parameters={"mode": "occupancy", "lowpass": None, "amplify": math.inf, "joint": True},
+        settings={"lowpass_angstrom": 8.0, "working_shape": (10, 10, 10)}, joint_reference=0.25,
+        program_version="0.1.0",
+    )
+    rows = [_row(1, 0.8, attenuated="External/job012/class001_attenuated.mrc"),
+            _row(2, 0.4, attenuated="External/job012/class002_attenuated.mrc")]
+    path = write_summary(tmp_path / "occupancy.star", general, rows)
+    text = path.read_text()
+    assert f"data_{GENERAL_BLOCK}" in text and f"data_{CLASSES_BLOCK}" in text
+    general_back, classes = read_summary(path)
+    assert general_back["rlnModelStarFile"] == "Class3D/job008/run_it025_model.star"
+    assert str(general_back["occupyClassesSkipped"]) == "3" and general_back["occupyJoint"] == 1
+    assert math.isinf(general_back["occupyAmplify"]) and general_back["occupyLowpass"] == "None"
+    assert general_back["occupyWorkingShape"] == "10,10,10"
+    assert list(classes["rlnClassNumber"]) == [1, 2]
+    assert list(classes["rlnAverageValue"]) == pytest.approx([0.8, 0.4])
+    assert list(classes["rlnEstimatedResolution"]) == [999.0]*2  # unknown, as RELION writes it
+    assert classes["occupyAttenuatedMap"][1] == "External/job012/class002_attenuated.mrc"
+    assert RELION_LABELS <= set(classes.columns) | set(general_back)
+    assert not list(tmp_path.glob(".occupy-tmp-*"))
+
+
+def test_star_values():
+    assert star_value(None) == "None" and star_value(True) == 1 and star_value((1.0, 2.5)) == "1,2.5"

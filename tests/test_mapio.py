@@ -1,0 +1,178 @@
+"""Map reading (defensive, errors naming the file) and atomic writing with the input's geometry."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+
+import mrcfile
+import numpy as np
+import pytest
+
+from occupy_relion.errors import InputError
+from occupy_relion.mapio import MapHeader, read_header, read_map, write_map
+
+from .conftest import SHARED_MAPS, SHARED_RELION, write_mrc
+
+
+@pytest.fixture
+def volume():
+    return np.random.default_rng(0).standard_normal((12, 14, 16)).astype(np.float32)
+
+
+def test_round_trip_keeps_geometry(tmp_path, volume):
+    source = tmp_path / "in.mrc"
+    with mrcfile.new(source) as mrc:
+        mrc.set_data(volume)
+        mrc.voxel_size = 1.5
+        mrc.header.origin = (10.0, -20.0, 30.5)
+        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = -8, -7, -6
+    data, header = read_map(source)
+    assert data.dtype == np.float32 and data.shape == (12, 14, 16)
+    np.testing.assert_array_equal(data, volume)
+    out = write_map(tmp_path / "out.mrc", data * 2, header)
+    again, header_again = read_map(out)
+    np.testing.assert_allclose(again, volume * 2)
+    assert header_again.voxel_size == pytest.approx((1.5, 1.5, 1.5))
+    assert header_again.origin == pytest.approx((10.0, -20.0, 30.5))
+    assert header_again.start == (-8, -7, -6)
+    assert header_again.axis_order == (1, 2, 3)
+
+
+def test_permuted_axis_order_is_kept(tmp_path, volume):
+    """A map stored with sections along x (mapc/mapr/maps = 3,2,1) stays that way, data in file order."""
+    source = tmp_path / "permuted.mrc"
+    with mrcfile.new(source) as mrc:
+        mrc.set_data(volume)
+        mrc.header.mapc, mrc.header.mapr, mrc.header.maps = 3, 2, 1
+        mrc.header.mx, mrc.header.my, mrc.header.mz = 12, 14, 16
+        mrc.header.cella = (12 * 2.0, 14 * 2.0, 16 * 2.0)
+    data, header = read_map(source)
+    assert header.axis_order == (3, 2, 1)
+    assert header.pixel_size == pytest.approx(2.0)
+    np.testing.assert_array_equal(data, volume)
+    write_map(tmp_path / "out.mrc", data, header)
+    with mrcfile.open(tmp_path / "out.mrc") as mrc:
+        assert (int(mrc.header.mapc), int(mrc.header.mapr), int(mrc.header.maps)) == (3, 2, 1)
+        assert (int(mrc.header.mx), int(mrc.header.my), int(mrc.header.mz)) == (12, 14, 16)
+        assert float(mrc.voxel_size.x) == pytest.approx(2.0)
+        np.testing.assert_array_equal(mrc.data, volume)
+
+
+def test_integer_maps_are_read_as_float32(tmp_path):
+    mask = np.zeros((10, 10, 10), np.int8)
+    mask[3:7, 3:7, 3:7] = 1
+    path = tmp_path / "mask.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(mask)
+        mrc.voxel_size = 1.0
+    data, _ = read_map(path)
+    assert data.dtype == np.float32 and data.sum() == 64
+
+
+def test_real_relion_and_emdb_maps(tmp_path):
+    relion_map = SHARED_RELION / "relion31_project/Class3D/job003/run_it010_class001.mrc"
+    emdb_map = SHARED_MAPS / "emd_1703.map"
+    if not relion_map.exists() or not emdb_map.exists():
+        pytest.skip("shared maps not found")
+    data, header = read_map(shutil.copy(relion_map, tmp_path / "class.mrc"))
+    assert data.shape == (64, 64, 64) and header.pixel_size == pytest.approx(3.5)
+    data, header = read_map(shutil.copy(emdb_map, tmp_path / "emd_1703.map"))
+    assert data.shape == (46, 65, 46) and header.pixel_size == pytest.approx(6.0)  # non-cubic
+
+
+def test_read_header_does_not_need_the_data(tmp_path, volume):
+    path = write_mrc(tmp_path / "a.mrc", volume, 3.0)
+    header = read_header(path)
+    assert header.shape == (12, 14, 16) and header.isotropic and header.pixel_size == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "file not found"),
+    ("empty", "empty file"),
+    ("text", "not a readable MRC map"),
+    ("directory", "is a directory"),
+    ("image2d", "not a 3D map"),
+    ("nan", "NaN or infinite"),
+    ("stack", "stack of 2D images"),
+    ("truncated", "bytes in data block"),
+])
+def test_bad_maps_name_the_file(tmp_path, case, message):
+    path = tmp_path / f"bad_{case}.mrc"
+    if case == "empty":
+        path.write_bytes(b"")
+    elif case == "text":
+        path.write_text("this is not a map\n" * 100)
+    elif case == "directory":
+        path.mkdir()
+    elif case == "image2d":
+        write_mrc(path, np.ones((1, 8, 8), np.float32))
+    elif case == "nan":
+        data = np.ones((8, 8, 8), np.float32)
+        data[2, 3, 4] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # mrcfile warns when it writes NaN
+            write_mrc(path, data)
+    elif case == "stack":
+        path = tmp_path / "classes.mrcs"
+        write_mrc(path, np.ones((4, 8, 8), np.float32))
+    elif case == "truncated":
+        write_mrc(path, np.ones((16, 16, 16), np.float32))
+        with open(path, "r+b") as handle:
+            handle.truncate(1024 + 100)
+    with pytest.raises(InputError) as error:
+        read_map(path)
+    text = str(error.value)
+    assert str(path) in text and message in text
+    assert "\n" not in text
+
+
+def test_write_is_atomic_when_interrupted(tmp_path, volume, monkeypatch):
+    """A failure while writing leaves the previous file intact and no temporary file behind."""
+    target = write_mrc(tmp_path / "out.mrc", volume, 1.0)
+    before = target.read_bytes()
+    header = MapHeader.simple(volume.shape, 1.0)
+
+    def broken_stats(self):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(mrcfile.mrcfile.MrcFile, "update_header_stats", broken_stats)
+    with pytest.raises(OSError):
+        write_map(target, volume * 3, header)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mrc"]
+
+
+def test_written_files_follow_the_umask(tmp_path, volume):
+    old = os.umask(0o022)
+    try:
+        path = write_map(tmp_path / "out.mrc", volume, MapHeader.simple(volume.shape, 1.0))
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_shape_mismatch_is_refused(tmp_path, volume):
+    with pytest.raises(ValueError):
+        write_map(tmp_path / "x.mrc", volume, MapHeader.simple((4, 4, 4), 1.0))
+    assert not list(tmp_path.iterdir())
+
+
+def test_input_is_not_modified(tmp_path, volume):
+    path = write_mrc(tmp_path / "in.mrc", volume, 1.0)
+    before = path.read_bytes()
+    data, _ = read_map(path)
+    data += 5
+    assert path.read_bytes() == before
+
+
+def test_map_without_map_id_is_still_read(tmp_path, volume):
+    """Some old writers leave out the 'MAP ' word: the data are read all the same."""
+    path = write_mrc(tmp_path / "old.mrc", volume, 1.0)
+    with open(path, "r+b") as handle:
+        handle.seek(208)
+        handle.write(b"\0\0\0\0")
+    data, header = read_map(path)
+    np.testing.assert_array_equal(data, volume)
+    assert header.pixel_size == pytest.approx(1.0)
