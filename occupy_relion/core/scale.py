@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 from scipy.optimize import brentq
 
 from . import filters
@@ -166,6 +167,18 @@ def _solvent_region(
     return outside, "outside the molecular mask", excluded
 
 
+def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float]) -> np.ndarray:
+    """Voxels more than ``distance`` Å (per axis) from any voxel of confidence ≥ 0.5.
+
+    The noise floor is measured there: choosing solvent by a voxel's own confidence would choose low
+    values, and the local maximum around them would read about a third below the true floor.
+    """
+    near = (conf >= 0.5).view(np.uint8)
+    for axis, step in enumerate(spacing):
+        near = maximum_filter1d(near, 2 * int(np.ceil(distance / step)) + 1, axis=axis, mode="wrap")
+    return near == 0
+
+
 def _simulated_floor(radius: float, spacing: Sequence[float], lowpass: float | None) -> float:
     """Median local maximum of unit-variance, low-passed white noise (used when little solvent)."""
     rng = np.random.default_rng(12345)
@@ -177,22 +190,23 @@ def _simulated_floor(radius: float, spacing: Sequence[float], lowpass: float | N
     return float(np.median(filters.ball_maximum(noise, radius, spacing)))
 
 
-#: decay of the noise bias of a local maximum with signal: E[max] = a + f·exp(−NOISE_BIAS_DECAY·a/f)
-#: for a signal maximum a and noise floor f (calibrated on synthetic particles with
-#: benchmarks/calibrate_noise_bias.py: the bias is f in solvent and fades as the signal pins the maximum)
-NOISE_BIAS_DECAY = 0.2
+#: decay of the noise bias of a local maximum with signal: E[max] = a + f·exp(−k·a/f) for a signal
+#: maximum a and noise floor f, per mode (calibrated on synthetic particles with
+#: benchmarks/calibrate_noise_bias.py: the bias is f in solvent and fades as the signal pins the
+#: maximum; faster on the unfiltered map, whose noise is less correlated over the kernel)
+NOISE_BIAS_DECAY = {"occupancy": 0.27, "resolution": 0.37}
 
 
-def _noise_floor_table(top: float = 60.0, samples: int = 6001) -> tuple[np.ndarray, float]:
+def _noise_floor_table(decay: float, top: float = 60.0, samples: int = 6001) -> tuple[np.ndarray, float]:
     """Signal a (in units of the floor) for observed maxima m = 0, step, ... top, inverting
     m = a + exp(−k a); below m = 1 the signal is 0."""
     signal = np.linspace(0.0, top + 1, 4 * samples)
-    expected = signal + np.exp(-NOISE_BIAS_DECAY * signal)
+    expected = signal + np.exp(-decay * signal)
     observed = np.linspace(0.0, top, samples)
     return np.interp(observed, expected, signal, left=0.0), top / (samples - 1)
 
 
-def _remove_noise_floor(statistic: np.ndarray, floor: float, threads: int = 1) -> np.ndarray:
+def _remove_noise_floor(statistic: np.ndarray, floor: float, decay: float, threads: int = 1) -> np.ndarray:
     """Invert E[max] = a + f·exp(−k·a/f) per voxel: solvent reads 0, strong density keeps its value.
 
     A plain subtraction of the floor would over-correct strong density (where the signal, not the noise,
@@ -200,7 +214,7 @@ def _remove_noise_floor(statistic: np.ndarray, floor: float, threads: int = 1) -
     """
     if floor <= 0:
         return np.maximum(statistic, 0, out=statistic)
-    table, step = _noise_floor_table()
+    table, step = _noise_floor_table(decay)
     top = np.float32((len(table) - 1) * step)
     observed = statistic * np.float32(1 / floor)
     corrected = filters.lookup_uniform(observed, 0.0, step, table, threads)
@@ -319,7 +333,7 @@ def measure(
         noise_stat = filters.ball_maximum(noise - np.float32(noise.mean()), p.kernel_radius, spacing, threads)
         floor, floor_source = float(np.median(noise_stat)), "noise map"
     else:
-        solvent_voxels = conf <= 0
+        solvent_voxels = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing)
         if excluded is not None:
             if excluded.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
                 excluded = filters.upsample_linear(excluded.astype(np.float32), volume.shape, threads) > 0.001
@@ -331,7 +345,7 @@ def measure(
             sd = solvent.sd if p.mode == "occupancy" else float(np.std(volume[volume < solvent.mean])) * 1.66
             floor, floor_source = unit * sd, "simulated noise"
     floor = max(floor, 0.0)
-    statistic = _remove_noise_floor(statistic, floor, threads)
+    statistic = _remove_noise_floor(statistic, floor, NOISE_BIAS_DECAY[p.mode], threads)
     tau = tau_for(kernel_voxels)
     quantile = tau if p.reference_quantile is None else p.reference_quantile
     reference, position = _tile_reference(statistic, spacing, p.tile, quantile)
