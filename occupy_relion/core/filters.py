@@ -250,44 +250,69 @@ def _linear_table(old: int, new: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return lower % old, (lower + 1) % old, weight
 
 
-def interpolate_rows(
-    a: np.ndarray, shape: Sequence[int], start: int, stop: int, cache: dict | None = None
-) -> np.ndarray:
-    """Rows ``start:stop`` (first axis) of the periodic trilinear resampling of ``a`` onto ``shape``.
+class RowInterpolator:
+    """Rows (first axis) of the periodic trilinear resampling of a coarse grid onto a full-size shape.
 
     Sample 0 of both grids is at the box origin, as after Fourier resampling.  Only the coarse planes
-    those rows need are interpolated in-plane; pass the same ``cache`` dict for consecutive slabs (one
-    per thread) so that a coarse plane shared by two slabs is interpolated once.
+    the asked rows need are interpolated in-plane, and kept while the next rows may need them; every
+    buffer is reused, so making (or using) a full-size map slab by slab allocates almost nothing.  One
+    interpolator per thread.
     """
-    n0, n1, n2 = (int(n) for n in shape)
-    if tuple(a.shape) == (n0, n1, n2):
-        return a[start:stop]
-    lo0, hi0, w0 = _linear_table(a.shape[0], n0)
-    lo1, hi1, w1 = _linear_table(a.shape[1], n1)
-    lo2, hi2, w2 = _linear_table(a.shape[2], n2)
-    planes = {} if cache is None else cache
-    needed = set(lo0[start:stop].tolist()) | set(hi0[start:stop].tolist())
-    for k in [k for k in planes if k not in needed]:
-        del planes[k]
-    for k in needed - planes.keys():
-        rows_lo = np.take(a[k], lo2, axis=1)
-        rows_hi = np.take(a[k], hi2, axis=1)
-        rows_hi -= rows_lo
-        rows_hi *= w2
-        rows_lo += rows_hi
-        lower = np.take(rows_lo, lo1, axis=0)
-        upper = np.take(rows_lo, hi1, axis=0)
-        upper -= lower
-        upper *= w1[:, None]
-        lower += upper
-        planes[k] = lower
-    out = np.empty((stop - start, n1, n2), dtype=np.float32)
-    for i in range(start, stop):
-        target = out[i - start]
-        np.subtract(planes[hi0[i]], planes[lo0[i]], out=target)
-        target *= w0[i]
-        target += planes[lo0[i]]
-    return out
+
+    def __init__(self, coarse: np.ndarray, shape: Sequence[int]):
+        self.coarse = np.asarray(coarse, dtype=np.float32)
+        self.shape = tuple(int(n) for n in shape)
+        n0, n1, n2 = self.shape
+        m0, m1, _ = self.coarse.shape
+        self.lo0, self.hi0, self.w0 = _linear_table(m0, n0)
+        self.lo1, self.hi1, w1 = _linear_table(m1, n1)
+        self.lo2, self.hi2, self.w2 = _linear_table(self.coarse.shape[2], n2)
+        self.w1 = w1[:, None]
+        self.planes: dict[int, np.ndarray] = {}
+        self.spare: list[np.ndarray] = []
+        self.lines_lo = np.empty((m1, n2), np.float32)
+        self.lines_hi = np.empty((m1, n2), np.float32)
+        self.upper = np.empty((n1, n2), np.float32)
+
+    def _plane(self, k: int) -> np.ndarray:
+        plane = self.spare.pop() if self.spare else np.empty(self.shape[1:], np.float32)
+        np.take(self.coarse[k], self.lo2, axis=1, out=self.lines_lo)
+        np.take(self.coarse[k], self.hi2, axis=1, out=self.lines_hi)
+        self.lines_hi -= self.lines_lo
+        self.lines_hi *= self.w2
+        self.lines_lo += self.lines_hi
+        np.take(self.lines_lo, self.lo1, axis=0, out=plane)
+        np.take(self.lines_lo, self.hi1, axis=0, out=self.upper)
+        self.upper -= plane
+        self.upper *= self.w1
+        plane += self.upper
+        return plane
+
+    def rows(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows ``start:stop`` of the full-size map (into ``out`` when given)."""
+        if self.coarse.shape == self.shape:
+            if out is None:
+                return self.coarse[start:stop]
+            out[...] = self.coarse[start:stop]
+            return out
+        needed = set(self.lo0[start:stop].tolist()) | set(self.hi0[start:stop].tolist())
+        for k in [k for k in self.planes if k not in needed]:
+            self.spare.append(self.planes.pop(k))
+        for k in sorted(needed - self.planes.keys()):
+            self.planes[k] = self._plane(k)
+        if out is None:
+            out = np.empty((stop - start,) + self.shape[1:], np.float32)
+        for i in range(start, stop):
+            target = out[i - start]
+            np.subtract(self.planes[self.hi0[i]], self.planes[self.lo0[i]], out=target)
+            target *= self.w0[i]
+            target += self.planes[self.lo0[i]]
+        return out
+
+
+def interpolate_rows(a: np.ndarray, shape: Sequence[int], start: int, stop: int) -> np.ndarray:
+    """Rows ``start:stop`` of the periodic trilinear resampling of ``a`` onto ``shape``."""
+    return RowInterpolator(a, shape).rows(start, stop)
 
 
 #: output planes per slab when upsampling
@@ -302,10 +327,10 @@ def upsample_linear(a: np.ndarray, shape: Sequence[int], threads: int = 1) -> np
     out = np.empty(shape, dtype=np.float32)
 
     def work(rows: range) -> None:
-        cache: dict = {}
+        interpolator = RowInterpolator(a, shape)
         for start in range(rows.start, rows.stop, _ROWS):
             stop = min(start + _ROWS, rows.stop)
-            out[start:stop] = interpolate_rows(a, shape, start, stop, cache)
+            interpolator.rows(start, stop, out=out[start:stop])
 
     run_in_slabs(work, shape[0], threads)
     return out

@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from .filters import interpolate_rows, run_in_slabs
+from .filters import RowInterpolator, run_in_slabs
 
 DEFAULT_SCALE_LIMIT = 0.05
 
@@ -117,17 +117,20 @@ def apply_gain(
     use_noise = noise is not None and noise_weight is not None
 
     def work(rows: range) -> None:
-        gain_cache: dict = {}
-        noise_cache: dict = {}
+        gains = RowInterpolator(gain, volume.shape)
+        weights = RowInterpolator(noise_weight, volume.shape) if use_noise else None
+        buffer = np.empty((_SLAB,) + volume.shape[1:], np.float32)
         for start in range(rows.start, rows.stop, _SLAB):
             stop = min(start + _SLAB, rows.stop)
             o = out[start:stop]
             v = volume[start:stop]
+            scratch = buffer[:stop - start]
             np.subtract(v, mu, out=o)
-            o *= interpolate_rows(gain, volume.shape, start, stop, gain_cache)
+            o *= gains.rows(start, stop, out=scratch)
             o += v
-            if use_noise:
-                fill = interpolate_rows(noise_weight, volume.shape, start, stop, noise_cache) * noise[start:stop]
+            if weights is not None:
+                fill = weights.rows(start, stop, out=scratch)
+                fill *= noise[start:stop]
                 o += fill
 
     run_in_slabs(work, volume.shape[0], threads)
