@@ -1,0 +1,437 @@
+"""The shipped Schemes (4.0/5.0), Schedules (3.1) and GUI job, checked against real RELION files,
+and the ``install-scheme`` command."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import starfile
+
+from occupy_relion.cli import parse_options
+from occupy_relion.relion import schemes
+from occupy_relion.relion.summary import CLASSES_BLOCK, SUMMARY_NAME, class_row
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHIPPED = REPOSITORY / "schemes"
+SCHEME_NAMES = ("occupy_class3d", "occupy_select")
+
+#: RELION's job types in 3.1 (integers) and 4.0/5.0 (labels) for the jobs our schemes use
+JOB_TYPES = {"class3d": (9, "relion.class3d"), "occupy": (99, "relion.external"), "select": (7, "relion.select")}
+#: RELION evaluates a number typed as input2 as 0 (only variables are read), so inputs must be variables
+NUMERIC_INPUT2 = {"bool=ge", "bool=gt", "bool=le", "bool=lt", "bool=eq", "float=star_table_sort_idx",
+                  "string=nth_word", "float=plus", "float=minus", "float=mult", "float=divide"}
+
+
+def read(path: Path) -> dict:
+    return starfile.read(path, always_dict=True)
+
+
+def loop(tables: dict, name: str) -> pd.DataFrame:
+    table = tables.get(name)
+    return table if isinstance(table, pd.DataFrame) else pd.DataFrame()
+
+
+def job_options(path: Path) -> dict[str, str]:
+    values = read(path)["joboptions_values"]
+    return {str(k): ("" if pd.isna(v) else str(v))
+            for k, v in zip(values["rlnJobOptionVariable"], values["rlnJobOptionValue"])}
+
+
+def scheme_dirs() -> list[tuple[str, Path, str]]:
+    """(name, directory, prefix) of every shipped Scheme and Schedule; prefix 'scheme' or 'schedule'."""
+    found = [(name, SHIPPED / name, "scheme") for name in SCHEME_NAMES]
+    found += [(name, SHIPPED / "Schedules" / name, "schedule") for name in SCHEME_NAMES]
+    return found
+
+
+def description(directory: Path, prefix: str) -> dict:
+    return read(directory / f"{prefix}.star")
+
+
+def column(tables: dict, prefix: str, table: str, label: str) -> list[str]:
+    frame = loop(tables, f"{prefix}_{table}")
+    capital = prefix.capitalize()
+    return [str(value) for value in frame.get(f"rln{capital}{label}", [])]
+
+
+def variables(tables: dict, prefix: str) -> dict[str, set[str]]:
+    return {kind: set(column(tables, prefix, f"{kind}s", f"{label}VariableName"))
+            for kind, label in (("float", "Float"), ("bool", "Boolean"), ("string", "String"))}
+
+
+# ---------------------------------------------------------------------------------------------- format
+
+
+def labels_of(tables: dict) -> dict[str, set[str]]:
+    return {name: set(table.keys() if isinstance(table, dict) else table.columns) for name, table in tables.items()}
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_scheme_tables_and_labels_are_those_relion5_writes(name, shared_relion):
+    ours = labels_of(description(SHIPPED / name, "scheme"))
+    real = labels_of(read(shared_relion / "relion50_project/Schemes/class3d_ext/scheme.star"))
+    real.update({k: v for k, v in labels_of(read(shared_relion / "relion50_upstream_schemes/proc/scheme.star")).items()
+                 if k not in real})
+    assert set(ours) <= set(real), set(ours) - set(real)
+    for table, labels in ours.items():
+        assert labels == real[table], (table, labels ^ real[table])
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_schedule_tables_and_labels_are_those_relion31_writes(name, shared_relion):
+    ours = labels_of(description(SHIPPED / "Schedules" / name, "schedule"))
+    real = labels_of(read(shared_relion / "relion31_project/Schedules/c3d_ext/schedule.star"))
+    scheme = labels_of(description(SHIPPED / name, "scheme"))
+    for table, labels in ours.items():
+        if table in real:
+            assert labels == real[table], (table, labels ^ real[table])
+        # the tables 3.1 did not write in that example: same labels as 5.0 with Schedule for Scheme
+        renamed = {label.replace("Schedule", "Scheme") for label in labels}
+        assert renamed == scheme[table.replace("schedule", "scheme")], table
+
+
+@pytest.mark.parametrize("name, directory, prefix", scheme_dirs())
+def test_every_job_is_new_and_not_started_with_its_job_star(name, directory, prefix):
+    tables = description(directory, prefix)
+    general = tables[f"{prefix}_general"]
+    folder = "Schemes" if prefix == "scheme" else "Schedules"
+    assert general[f"rln{prefix.capitalize()}Name"] == f"{folder}/{name}/"
+    jobs = loop(tables, f"{prefix}_jobs")
+    capital = prefix.capitalize()
+    assert len(jobs) >= 2
+    assert list(jobs[f"rln{capital}JobNameOriginal"]) == list(jobs[f"rln{capital}JobName"])
+    assert set(jobs[f"rln{capital}JobMode"]) == {"new"}  # relion.md §5: anything else stops the scheme
+    assert set(jobs[f"rln{capital}JobHasStarted"]) == {0}
+    for job in jobs[f"rln{capital}JobName"]:
+        header = read(directory / job / "job.star")["job"]
+        integer, label = JOB_TYPES[job]
+        if prefix == "scheme":
+            assert header["rlnJobTypeLabel"] == label
+        else:
+            assert int(header["rlnJobType"]) == integer
+        assert int(header["rlnJobIsContinue"]) == 0
+    assert general[f"rln{capital}CurrentNodeName"] == jobs[f"rln{capital}JobName"].iloc[0] == "class3d"
+
+
+@pytest.mark.parametrize("name, directory, prefix", scheme_dirs())
+def test_graph_operators_and_variables_are_consistent(name, directory, prefix):
+    tables = description(directory, prefix)
+    declared = variables(tables, prefix)
+    every_variable = set().union(*declared.values())
+    operators = loop(tables, f"{prefix}_operators")
+    capital = prefix.capitalize()
+    operator_names = set(operators[f"rln{capital}OperatorName"])
+    jobs = set(column(tables, prefix, "jobs", "JobName"))
+    nodes = operator_names | jobs
+    for _, row in operators.iterrows():
+        kind, output = row[f"rln{capital}OperatorType"], row[f"rln{capital}OperatorOutput"]
+        inputs = (row[f"rln{capital}OperatorInput1"], row[f"rln{capital}OperatorInput2"])
+        if kind == "exit":
+            continue
+        result = kind.split("=")[0]
+        assert output in declared[result], (kind, output)
+        if kind in ("string=glob", "float=count_words", "string=nth_word") or "read_star" in kind or "star_table" in kind:
+            assert inputs[0] in declared["string"], (kind, inputs)
+        if kind in NUMERIC_INPUT2:
+            assert inputs[1] in declared["float"], (kind, inputs)  # a literal would be read as 0
+        if kind == "bool=and":
+            assert set(inputs) <= declared["bool"]
+    edges = loop(tables, f"{prefix}_edges")
+    for _, edge in edges.iterrows():
+        assert edge[f"rln{capital}EdgeInputNodeName"] in nodes
+        assert edge[f"rln{capital}EdgeOutputNodeName"] in nodes
+        if int(edge[f"rln{capital}EdgeIsFork"]):
+            assert edge[f"rln{capital}EdgeOutputNodeNameIfTrue"] in nodes
+            assert edge[f"rln{capital}EdgeBooleanVariable"] in declared["bool"]
+    # every node is reached from the start, and every path ends at EXIT
+    successors: dict[str, set[str]] = {}
+    for _, edge in edges.iterrows():
+        targets = {edge[f"rln{capital}EdgeOutputNodeName"]}
+        if int(edge[f"rln{capital}EdgeIsFork"]):
+            targets.add(edge[f"rln{capital}EdgeOutputNodeNameIfTrue"])
+        successors.setdefault(edge[f"rln{capital}EdgeInputNodeName"], set()).update(targets)
+    reached, todo = set(), ["class3d"]
+    while todo:
+        node = todo.pop()
+        if node not in reached:
+            reached.add(node)
+            todo.extend(successors.get(node, ()))
+    assert reached == nodes
+    assert set(successors) == nodes - {"EXIT"}
+    # $$variables in the jobs are declared; booleans only in Yes/No options
+    for job in jobs:
+        for option, value in job_options(directory / job / "job.star").items():
+            for used in re.findall(r"\$\$(\S+)", value):
+                assert used in every_variable, (job, option, used)
+                if used in declared["bool"]:
+                    assert option in ("do_ctf_correction", "use_gpu"), option
+    # the first job's outputs are found from the scheme's own directory name
+    strings = dict(zip(column(tables, prefix, "strings", "StringVariableName"),
+                       column(tables, prefix, "strings", "StringVariableValue")))
+    folder = "Schemes" if prefix == "scheme" else "Schedules"
+    assert strings["class3d_output"] == f"{folder}/{name}/class3d/run_it*_data.star"
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_schedule_is_the_scheme_in_relion31_words(name):
+    scheme = description(SHIPPED / name, "scheme")
+    schedule = description(SHIPPED / "Schedules" / name, "schedule")
+    for table in ("floats", "bools", "strings", "operators", "jobs", "edges"):
+        ours = loop(schedule, f"schedule_{table}").rename(columns=lambda c: c.replace("Schedule", "Scheme"))
+        theirs = loop(scheme, f"scheme_{table}").astype(str).replace(r"Schemes/", "Schedules/", regex=True)
+        pd.testing.assert_frame_equal(ours.astype(str), theirs, check_dtype=False)
+    for job in ("class3d", "occupy", "select"):
+        if (SHIPPED / name / job).is_dir():
+            new, old = job_options(SHIPPED / name / job / "job.star"), job_options(SHIPPED / "Schedules" / name / job / "job.star")
+            shared = set(new) & set(old)
+            assert {k: new[k] for k in shared} == {k: old[k] for k in shared}, job
+    pipeline = read(SHIPPED / "Schedules" / name / "schedule_pipeline.star")["pipeline_processes"]
+    listed = dict(zip(pipeline["rlnPipeLineProcessName"], pipeline["rlnPipeLineProcessType"]))
+    jobs = set(loop(schedule, "schedule_jobs")["rlnScheduleJobName"])
+    assert listed == {f"Schedules/{name}/{job}/": JOB_TYPES[job][0] for job in jobs}
+
+
+def test_both_schemes_share_the_same_class3d_and_occupy_jobs():
+    for folder in ("", "Schedules/"):
+        for job in ("class3d", "occupy"):
+            first = (SHIPPED / f"{folder}occupy_class3d" / job / "job.star").read_text()
+            assert first == (SHIPPED / f"{folder}occupy_select" / job / "job.star").read_text()
+
+
+REAL_JOBS_5 = {"class3d": "relion50_project/Class3D/job003/job.star",
+               "occupy": "relion50_project/External/job004/job.star",
+               "select": "relion50_upstream_schemes/proc/select_parts/job.star"}
+REAL_JOBS_31 = {"class3d": "relion31_project/Class3D/job003/job.star",
+                "occupy": "relion31_project/Schedules/c3d_ext/external/job.star"}
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_job_options_exist_in_real_relion_jobs(name, shared_relion):
+    for job, real in REAL_JOBS_5.items():
+        path = SHIPPED / name / job / "job.star"
+        if path.exists():
+            unknown = set(job_options(path)) - set(job_options(shared_relion / real))
+            assert not unknown, (job, unknown)
+    for job, real in REAL_JOBS_31.items():
+        path = SHIPPED / "Schedules" / name / job / "job.star"
+        unknown = set(job_options(path)) - set(job_options(shared_relion / real))
+        assert not unknown, (job, unknown)
+
+
+def relion_command(options: dict[str, str], input_part: str) -> list[str]:
+    """The command line RELION builds for an External job (relion.md §1), without the executable."""
+    words = ["--o", "External/job009/", "--in_parts", input_part]
+    for number in range(1, 11):
+        label = options.get(f"param{number}_label", "")
+        if label and label != '""':
+            value = options.get(f"param{number}_value", "")
+            words += [f"--{label}"] + (shlex.split(value) if value and value != '""' else [])
+    return words + ["--j", "2"]
+
+
+def test_gui_job_star_gives_a_command_line_our_program_accepts(shared_relion):
+    path = SHIPPED / "external" / "job.star"
+    header = read(path)["job"]
+    assert header["rlnJobTypeLabel"] == "relion.external" and int(header["rlnJobType"]) == 99  # 3.1 to 5.0
+    options = job_options(path)
+    assert options["fn_exe"] == schemes.SHIPPED_EXECUTABLE
+    assert set(options) <= set(job_options(shared_relion / REAL_JOBS_5["occupy"]))
+    parsed = parse_options(relion_command(options, "Class3D/job003/run_it025_data.star"))
+    assert parsed.ignored == []
+    assert parsed.mode == "occupancy" and parsed.joint is False and parsed.exclude_solvent is False
+    assert parsed.amplify == float("inf") and parsed.lowpass is None and parsed.threads == 2
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_scheme_external_job_parameters_are_ours(name):
+    options = job_options(SHIPPED / name / "occupy" / "job.star")
+    options = {k: v.replace("$$amplify", "inf") for k, v in options.items()}
+    parsed = parse_options(relion_command(options, "Class3D/job003/run_it025_data.star"))
+    assert parsed.ignored == [] and parsed.amplify == float("inf")
+    assert options["in_part"] == "$$last_data"
+
+
+def test_deciding_scheme_reads_labels_our_summary_writes():
+    tables = description(SHIPPED / "occupy_select", "scheme")
+    strings = dict(zip(column(tables, "scheme", "strings", "StringVariableName"),
+                       column(tables, "scheme", "strings", "StringVariableValue")))
+    row = class_row(number=1, equalised_path="e.mrc", distribution=0.5, resolution=10.0, input_path="i.mrc",
+                    scale_path="s.mrc", confidence_path="c.mrc", extra_paths={},
+                    statistics={"scale_mean": 0.8, "scale_sd": 0.1}, settings={}, seconds=1.0)
+    operators = loop(tables, "scheme_operators")
+    read_inputs = operators[operators["rlnSchemeOperatorType"].str.contains("read_star|star_table")]
+    assert len(read_inputs) == 4
+    for variable in read_inputs["rlnSchemeOperatorInput1"]:
+        file, table, label = strings[variable].split(",")
+        assert file == f"Schemes/occupy_select/occupy/{SUMMARY_NAME}"
+        assert table == CLASSES_BLOCK
+        assert label in row and label.startswith("rln")  # a label RELION knows, so operators can read it
+
+
+# ------------------------------------------------------------------------------------------ installing
+
+
+@pytest.fixture
+def fake_exe(tmp_path) -> Path:
+    path = tmp_path / "bin" / "occupy_relion"
+    path.parent.mkdir()
+    path.write_text("#!/bin/sh\nexit 0\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_installs_the_31_schedule_into_a_31_project(relion31_copy, fake_exe, capsys):
+    assert schemes.main(["occupy_class3d", "--project", str(relion31_copy), "--exe", str(fake_exe)]) == 0
+    target = relion31_copy / "Schedules" / "occupy_class3d"
+    assert (target / "schedule.star").read_text() == (SHIPPED / "Schedules/occupy_class3d/schedule.star").read_text()
+    assert job_options(target / "occupy" / "job.star")["fn_exe"] == str(fake_exe)
+    assert job_options(target / "class3d" / "job.star") == job_options(SHIPPED / "Schedules/occupy_class3d/class3d/job.star")
+    assert not (relion31_copy / "Schemes").exists()
+    assert "relion_scheduler --schedule occupy_class3d --reset" in capsys.readouterr().out
+
+
+def test_installs_the_scheme_into_a_50_project(relion50_copy, fake_exe):
+    assert schemes.main(["occupy_select", "--project", str(relion50_copy), "--exe", str(fake_exe)]) == 0
+    target = relion50_copy / "Schemes" / "occupy_select"
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.star")) == [
+        "class3d/job.star", "occupy/job.star", "scheme.star", "select/job.star"]
+    assert job_options(target / "occupy" / "job.star")["fn_exe"] == str(fake_exe)
+    assert job_options(target / "select" / "job.star")["fn_data"] == "$$last_data"
+    assert not list((relion50_copy / "Schemes").glob(".*"))  # no staging leftovers
+
+
+def _programs_on_path(monkeypatch, tmp_path, *names):
+    folder = tmp_path / "relion_bin"
+    folder.mkdir()
+    for name in names:
+        (folder / name).write_text("#!/bin/sh\n")
+        (folder / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(folder))
+
+
+def test_version_choice_without_pipeline_and_when_forced(tmp_path, fake_exe, capsys, monkeypatch):
+    project = tmp_path / "new_project"
+    project.mkdir()
+    (project / "default_pipeline.star").write_text("data_pipeline_general\n\n_rlnPipeLineJobCounter 1\n")
+    _programs_on_path(monkeypatch, tmp_path)
+    assert schemes.main(["occupy_class3d", "--project", str(project), "--exe", str(fake_exe)]) == 0
+    assert (project / "Schemes/occupy_class3d/scheme.star").is_file()
+    assert "cannot tell the RELION version" in capsys.readouterr().err
+    assert schemes.main(["occupy_class3d", "--project", str(project), "--exe", str(fake_exe), "--schedule"]) == 0
+    assert (project / "Schedules/occupy_class3d/schedule.star").is_file()
+
+
+@pytest.mark.parametrize("program, folder", [("relion_scheduler", "Schedules"), ("relion_schemer", "Schemes")])
+def test_new_project_follows_the_installed_relion(program, folder, tmp_path, fake_exe, monkeypatch, capsys):
+    _programs_on_path(monkeypatch, tmp_path, program)
+    project = tmp_path / "new_project"
+    project.mkdir()
+    assert schemes.main(["occupy_select", "--project", str(project), "--exe", str(fake_exe)]) == 0
+    assert (project / folder / "occupy_select").is_dir()
+    assert capsys.readouterr().err == ""
+
+
+def test_existing_installation_is_kept_unless_forced(relion31_copy, fake_exe, capsys):
+    arguments = ["occupy_class3d", "--project", str(relion31_copy), "--exe", str(fake_exe)]
+    assert schemes.main(arguments) == 0
+    marker = relion31_copy / "Schedules/occupy_class3d/run.out"
+    marker.write_text("earlier run\n")
+    assert schemes.main(arguments) == 1
+    assert "exists; use --force" in capsys.readouterr().err
+    assert marker.read_text() == "earlier run\n"
+    assert schemes.main(arguments + ["--force"]) == 0
+    assert not marker.exists()
+
+
+def test_refuses_while_the_scheme_runs(relion31_copy, fake_exe, capsys):
+    (relion31_copy / ".relion_lock_schedule_occupy_class3d").mkdir()
+    assert schemes.main(["occupy_class3d", "--project", str(relion31_copy), "--exe", str(fake_exe), "--force"]) == 1
+    assert "is running" in capsys.readouterr().err
+    assert not (relion31_copy / "Schedules/occupy_class3d").exists()
+
+
+def test_install_under_another_name_renames_every_path(relion50_copy, fake_exe):
+    assert schemes.main(["occupy_select", "--project", str(relion50_copy), "--exe", str(fake_exe),
+                         "--as", "second_try"]) == 0
+    target = relion50_copy / "Schemes" / "second_try"
+    text = (target / "scheme.star").read_text()
+    assert "Schemes/second_try/" in text and "occupy_select/" not in text
+    assert read(target / "scheme.star")["scheme_general"]["rlnSchemeName"] == "Schemes/second_try/"
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["nonsense"], "unknown"),
+    (["occupy_class3d", "--exe", "/does/not/exist"], "not an executable file"),
+    (["occupy_class3d", "--project", "/does/not/exist"], "not a directory"),
+    (["occupy_class3d", "--as", "a/b"], "letters, digits"),
+])
+def test_bad_requests_fail_with_one_line(arguments, message, tmp_path, fake_exe, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if "--exe" not in arguments:
+        arguments = arguments + ["--exe", str(fake_exe)]
+    assert schemes.main(arguments) == 1
+    error = capsys.readouterr().err.strip()
+    assert message in error and "\n" not in error
+    assert not (tmp_path / "Schemes").exists() and not (tmp_path / "Schedules").exists()
+
+
+def test_executable_with_spaces_is_refused(tmp_path, capsys):
+    exe = tmp_path / "my tools" / "occupy_relion"
+    exe.parent.mkdir()
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    assert schemes.main(["occupy_class3d", "--project", str(tmp_path), "--exe", str(exe)]) == 1
+    assert "must not contain spaces" in capsys.readouterr().err
+
+
+def test_gui_settings_file(relion31_copy, fake_exe):
+    assert schemes.main(["external", "--project", str(relion31_copy), "--exe", str(fake_exe)]) == 0
+    written = relion31_copy / schemes.GUI_SETTINGS_FILE
+    assert read(written)["job"] == {"rlnJobType": 99, "rlnJobIsContinue": 0}  # 3.1 would warn about the label
+    options = job_options(written)
+    assert options["fn_exe"] == str(fake_exe)
+    assert {k: v for k, v in options.items() if k != "fn_exe"} == {
+        k: v for k, v in job_options(SHIPPED / "external/job.star").items() if k != "fn_exe"}
+    assert schemes.main(["external", "--project", str(relion31_copy), "--exe", str(fake_exe)]) == 1  # kept
+    assert schemes.main(["external", "--project", str(relion31_copy), "--exe", str(fake_exe), "--force"]) == 0
+
+
+def test_gui_settings_file_for_relion5_names_the_type_label(relion50_copy, fake_exe):
+    assert schemes.main(["external", "--project", str(relion50_copy), "--exe", str(fake_exe)]) == 0
+    header = read(relion50_copy / schemes.GUI_SETTINGS_FILE)["job"]
+    assert header["rlnJobTypeLabel"] == "relion.external"
+
+
+def test_default_executable_is_an_absolute_console_script():
+    found = schemes.default_executable()
+    if found is None:
+        pytest.skip("the occupy_relion console script is not installed in this environment")
+    assert found.is_absolute() and found.name == "occupy_relion"
+
+
+def test_list_names_everything_shipped(capsys):
+    assert schemes.main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for name in (*SCHEME_NAMES, "external"):
+        assert name in out
+
+
+def test_fill_executable_touches_only_external_jobs():
+    external = (SHIPPED / "occupy_class3d/occupy/job.star").read_text()
+    class3d = (SHIPPED / "occupy_class3d/class3d/job.star").read_text()
+    assert "fn_exe /opt/x/occupy_relion" in schemes.fill_executable(external, "/opt/x/occupy_relion")
+    assert schemes.fill_executable(class3d, "/opt/x/occupy_relion") == class3d
+
+
+def test_pyproject_ships_the_schemes_and_every_subpackage():
+    config = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = set(config["packages"])
+    source = {".".join(p.parent.relative_to(REPOSITORY).parts) for p in (REPOSITORY / "occupy_relion").rglob("__init__.py")}
+    assert source <= packages, source - packages
+    assert config["package-dir"]["occupy_relion.schemes"] == "schemes"
+    assert "**/*.star" in config["package-data"]["occupy_relion.schemes"]
