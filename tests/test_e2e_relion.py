@@ -101,8 +101,8 @@ def test_pipeliner_runs_our_job_to_success(project31, occupy_exe):
         assert nodes[f"{job}class{number:03d}_equalised.mrc"] == 6
         assert nodes[f"{job}class{number:03d}_attenuated.mrc"] == 6
         assert nodes[f"{job}class{number:03d}_scale.mrc"] == 12
-    pdf_written = (project31 / job / "logfile.pdf").exists()
-    assert nodes.get(f"{job}logfile.pdf") == (13 if pdf_written else None)
+    assert (project31 / job / "logfile.pdf").stat().st_size > 10_000
+    assert nodes[f"{job}logfile.pdf"] == 13  # the GUI's Display opens it
     run_out = (project31 / job / "run.out").read_text()
     assert "input: --in_parts Class3D/job003/run_it010_data.star" in run_out
     assert "RELION version: 3.1 (from default_pipeline.star)" in run_out
