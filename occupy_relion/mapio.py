@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,10 +17,10 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import InputError
 
 #: prefix of the temporary files written next to an output (cleaned up on failure)
-TEMP_PREFIX = ".occupy-tmp-"
 
 #: largest relative difference between voxel sizes still taken as equal
 VOXEL_TOLERANCE = 1e-3
@@ -175,24 +174,13 @@ def read_map(path: str | os.PathLike) -> tuple[np.ndarray, MapHeader]:
     return volume, header
 
 
-def default_file_mode() -> int:
-    """Permissions of a newly created file under the current umask (temporary files start as 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, label: str = "occupy_relion") -> Path:
     """Write ``volume`` (file order) as float32 with the geometry of ``header``, atomically."""
     path = Path(path)
     volume = np.asarray(volume, dtype=np.float32)
     if volume.shape != tuple(header.shape):
         raise ValueError(f"{path}: volume shape {volume.shape} differs from the header shape {header.shape}")
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".mrc", dir=directory)
-    os.close(fd)
-    temp = Path(temp_name)
-    try:
+    with atomic_path(path, ".mrc") as temp:
         with mrcfile.new(temp, overwrite=True) as mrc:
             mrc.set_data(volume)
             h = mrc.header
@@ -204,11 +192,4 @@ def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, la
             h.label[0] = label[:80].encode("ascii", "replace")
             h.nlabl = 1
             mrc.update_header_stats()
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(temp, default_file_mode())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
     return path

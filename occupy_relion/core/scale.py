@@ -19,7 +19,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
-from scipy.optimize import brentq
 
 from . import filters
 from .solvent import SolventModel, confidence, fit_solvent, flattened_region
@@ -111,10 +110,17 @@ class ScaleEstimate:
 
 def tau_for(kernel_voxels: int) -> float:
     """Root of τⁿ + τ − 1 = 0: the quantile at which the maximum of n noise samples is as likely
-    above as one sample is."""
+    above as one sample is (the published method's reference quantile)."""
     if kernel_voxels <= 1:
         return 0.5
-    return float(brentq(lambda t: t ** kernel_voxels + t - 1, 0.0, 1.0, xtol=1e-12))
+    low, high = 0.0, 1.0  # τⁿ + τ − 1 rises from −1 to 1 on [0, 1]: bisect to double precision
+    for _ in range(60):
+        middle = 0.5 * (low + high)
+        if middle ** kernel_voxels + middle - 1 < 0:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
 
 
 def check_map(volume: np.ndarray, name: str = "map") -> np.ndarray:

@@ -9,11 +9,10 @@ has stopped.  Markers and the node list from an earlier run are removed at start
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
+from ..atomic import TEMP_PREFIX
 from ..errors import JobAborted
-from ..mapio import default_file_mode
 
 SUCCESS = "RELION_JOB_EXIT_SUCCESS"
 FAILURE = "RELION_JOB_EXIT_FAILURE"
@@ -22,23 +21,6 @@ ABORT_NOW = "RELION_JOB_ABORT_NOW"
 OUTPUT_NODES = "RELION_OUTPUT_NODES.star"
 
 EXIT_MARKERS = (SUCCESS, FAILURE, ABORTED)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=".occupy-tmp-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, default_file_mode())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _touch(path: Path) -> None:
@@ -55,7 +37,7 @@ def clear_stale(job_dir: str | os.PathLike) -> list[str]:
         if path.exists():
             path.unlink()
             removed.append(name)
-    for temp in job_dir.glob(".occupy-tmp-*"):
+    for temp in job_dir.glob(TEMP_PREFIX + "*"):  # left by a hard kill
         temp.unlink(missing_ok=True)
     return removed
 

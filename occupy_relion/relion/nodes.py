@@ -26,7 +26,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .markers import OUTPUT_NODES, atomic_write_text
+from ..atomic import write_text
+from .markers import OUTPUT_NODES
 
 #: kind -> (3.1 integer, 4.0 label, 5.0 label); None: not registered for that version
 NODE_TYPES: dict[str, tuple[int | None, str | None, str | None]] = {
@@ -79,5 +80,5 @@ def format_nodes(nodes: list[OutputNode], version: str) -> str:
 def write_output_nodes(job_dir: str | os.PathLike, nodes: list[OutputNode], version: str) -> Path:
     """Write RELION_OUTPUT_NODES.star into ``job_dir`` atomically."""
     path = Path(job_dir) / OUTPUT_NODES
-    atomic_write_text(path, format_nodes(nodes, version))
+    write_text(path, format_nodes(nodes, version))
     return path

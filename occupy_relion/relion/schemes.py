@@ -24,6 +24,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..atomic import write_text
+
 #: the executable name written in the shipped files, replaced on installation
 SHIPPED_EXECUTABLE = "occupy_relion"
 #: the GUI job (not a scheme)
@@ -134,18 +136,6 @@ def _check_executable(executable: Path) -> str:
     return text
 
 
-def _write_atomically(target: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".occupy-tmp-", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def install_gui_job(root: Path, project: Path, executable: str, force: bool, relion31: bool | None) -> Path:
     """Write the External job's GUI settings file into the project.
 
@@ -158,7 +148,7 @@ def install_gui_job(root: Path, project: Path, executable: str, force: bool, rel
     text = fill_executable((root / GUI_JOB / "job.star").read_text(), executable)
     if relion31:
         text = "".join(line for line in text.splitlines(keepends=True) if not line.startswith("_rlnJobTypeLabel"))
-    _write_atomically(target, text)
+    write_text(target, text)
     return target
 
 

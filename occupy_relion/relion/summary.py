@@ -21,14 +21,13 @@ The file is written atomically.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import starfile
 
-from ..mapio import default_file_mode
+from ..atomic import atomic_path
 
 SUMMARY_NAME = "occupancy.star"
 GENERAL_BLOCK = "occupancy_general"
@@ -145,17 +144,8 @@ def write_summary(path: str | os.PathLike, general: dict, rows: list[dict]) -> P
     """Write occupancy.star (both tables) atomically."""
     path = Path(path)
     classes = pd.DataFrame(rows) if rows else pd.DataFrame({"rlnClassNumber": pd.Series([], dtype=int)})
-    fd, temp = tempfile.mkstemp(prefix=".occupy-tmp-", suffix=".star", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".star") as temp:
         starfile.write({GENERAL_BLOCK: general, CLASSES_BLOCK: classes}, temp, float_format="%.6g")
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(temp, default_file_mode())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
     return path
 
 

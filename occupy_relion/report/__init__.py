@@ -8,13 +8,12 @@ slices and histograms of one class right after it is processed, so the report co
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..core import ScaleEstimate
 from ..core.solvent import flattened_region
 
@@ -139,20 +138,6 @@ def summarise_class(
     )
 
 
-def _temporary_twin(target: Path) -> Path:
-    """A hidden, unique file name next to ``target`` (same file system, so os.replace is atomic)."""
-    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-
-
-def _sync(path: Path) -> None:
-    """Flush a finished file to disk before it replaces the old one."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_report(
     job_dir,
     run_info: dict,
@@ -178,18 +163,7 @@ def write_report(
     project_dir = Path.cwd() if project_dir is None else Path(project_dir)
     classes = sorted(classes, key=lambda c: c.number)
     targets = [job_dir / LOGFILE_NAME, job_dir / SCRIPT_NAME]
-    temporaries = [_temporary_twin(t) for t in targets]
-    try:
-        render_pdf(temporaries[0], run_info, classes, joint=joint, job_dir=job_dir)
-        script = chimerax_script(classes, job_dir=job_dir, project_dir=project_dir)
-        with open(temporaries[1], "x", encoding="utf-8") as handle:
-            handle.write(script)
-        for temporary in temporaries:
-            _sync(temporary)
-        for temporary, target in zip(temporaries, targets):
-            os.replace(temporary, target)
-    except BaseException:
-        for temporary in temporaries:
-            temporary.unlink(missing_ok=True)
-        raise
+    with atomic_path(targets[0]) as pdf_path, atomic_path(targets[1]) as script_path:
+        render_pdf(pdf_path, run_info, classes, joint=joint, job_dir=job_dir)
+        script_path.write_text(chimerax_script(classes, job_dir=job_dir, project_dir=project_dir), encoding="utf-8")
     return targets

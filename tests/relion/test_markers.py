@@ -33,8 +33,3 @@ def test_failure_removes_the_node_list(tmp_path):
     assert markers.mark_failure(tmp_path)
     assert (tmp_path / markers.FAILURE).exists() and not (tmp_path / markers.OUTPUT_NODES).exists()
     assert not markers.mark_failure(tmp_path / "does" / "not" / "exist")
-
-
-def test_atomic_write_text(tmp_path):
-    path = markers.atomic_write_text(tmp_path / "a.star", "hello\n")
-    assert path.read_text() == "hello\n" and [p.name for p in tmp_path.iterdir()] == ["a.star"]
