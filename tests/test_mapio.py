@@ -134,10 +134,13 @@ def test_write_is_atomic_when_interrupted(tmp_path, volume, monkeypatch):
     before = target.read_bytes()
     header = MapHeader.simple(volume.shape, 1.0)
 
-    def broken_stats(self):
+    real_new_mmap = mrcfile.new_mmap
+
+    def disk_full(name, *args, **kwargs):  # the temporary file exists, then the disk fills up
+        real_new_mmap(name, *args, **kwargs).close()
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(mrcfile.mrcfile.MrcFile, "update_header_stats", broken_stats)
+    monkeypatch.setattr(mrcfile, "new_mmap", disk_full)
     with pytest.raises(OSError):
         write_map(target, volume * 3, header)
     assert target.read_bytes() == before
