@@ -16,8 +16,18 @@ import mrcfile
 import numpy as np
 import pytest
 
-SHARED_RELION = Path("/work/shared/relion")
-SHARED_MAPS = Path("/work/shared/maps")
+
+def _shared_dir() -> Path:
+    """The project's shared/ folder: beside the repository (as CI lays it out), else the workplace's."""
+    for candidate in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")):
+        if candidate.is_dir():
+            return candidate
+    return Path(__file__).resolve().parents[2] / "shared"
+
+
+SHARED = _shared_dir()
+SHARED_RELION = SHARED / "relion"
+SHARED_MAPS = SHARED / "maps"
 
 
 def relion_available() -> bool:

@@ -25,7 +25,7 @@ from occupy_relion.cli import main
 from occupy_relion.relion import markers
 from occupy_relion.relion.summary import read_summary
 
-from .conftest import write_model, write_mrc
+from .conftest import SHARED_MAPS, write_model, write_mrc
 
 JOB = "External/job012/"
 
@@ -285,7 +285,7 @@ def test_forced_relion_version(relion31_copy, in_project, quick_report, capsys):
 
 
 def test_lone_noncubic_map_keeps_its_geometry(shared_relion, tmp_path, in_project, quick_report, capsys):
-    source = Path("/work/shared/maps/emd_1703.map")
+    source = SHARED_MAPS / "emd_1703.map"
     if not source.exists():
         pytest.skip("shared maps not found")
     (tmp_path / "maps").mkdir()
