@@ -37,7 +37,6 @@ from .core import (
     normalise,
     scale_statistics,
 )
-from .core.modify import DEFAULT_SCALE_LIMIT
 from .errors import InputError, JobAborted
 from .mapio import VOXEL_TOLERANCE, MapHeader, read_header, read_map, write_map
 from .relion import markers
@@ -79,19 +78,25 @@ class JobOptions:
     in_3dref: str | None = None
     in_mask: str | None = None
     model: str | None = None
-    mode: str = "occupancy"
-    lowpass: float | None = None
-    amplify: float = math.inf
-    attenuate: float | None = None
-    sigmoid: float | None = None
-    pivot: float = 0.5
-    scale_limit: float = DEFAULT_SCALE_LIMIT
-    exclude_solvent: bool = False
+    # defaults are the core's, so the command line and the Python API cannot drift apart
+    mode: str = ScaleParameters.mode
+    lowpass: float | None = ScaleParameters.lowpass
+    amplify: float = ModifyParameters.amplify
+    attenuate: float | None = ModifyParameters.attenuate
+    sigmoid: float | None = ModifyParameters.sigmoid
+    pivot: float = ModifyParameters.pivot
+    scale_limit: float = ModifyParameters.scale_limit
+    exclude_solvent: bool = ModifyParameters.exclude_solvent
     joint: bool = False
     threads: int = 1
     relion_version: str | None = None
     ignored: list[str] = field(default_factory=list)  # unknown options (named in a warning)
     command_line: str = ""
+
+    def modify_parameters(self) -> ModifyParameters:
+        """The modifications asked for, as the core takes them."""
+        return ModifyParameters(amplify=self.amplify, attenuate=self.attenuate, sigmoid=self.sigmoid,
+                                pivot=self.pivot, scale_limit=self.scale_limit, exclude_solvent=self.exclude_solvent)
 
     def parameters(self) -> dict:
         """The user-facing parameters, for occupancy.star and the report."""
@@ -264,8 +269,7 @@ class _Job:
         from .report import summarise_class
 
         o = self.options
-        modify = ModifyParameters(amplify=o.amplify, attenuate=o.attenuate, sigmoid=o.sigmoid, pivot=o.pivot,
-                                  scale_limit=o.scale_limit, exclude_solvent=o.exclude_solvent)
+        modify = o.modify_parameters()
         maps = modify_map(volume, estimate, pixel_size, modify, threads=o.threads, check=self.check)
         self.check()
         base = f"class{cls.number:03d}"
