@@ -280,9 +280,6 @@ class _Job:
             write_map(path, array, header, label=f"occupy_relion {kind} of {cls.map_path}"[:80])
             written[kind] = name
         statistics = scale_statistics(estimate.scale, estimate.confidence)
-        inside = estimate.scale[estimate.confidence >= 0.5]
-        statistics["scale_sd"] = float(inside.std()) if inside.size else 0.0
-        del inside
         seconds = seconds_so_far + (time.perf_counter() - started)
         summary = summarise_class(
             cls.number, volume, estimate, maps["equalised"], statistics,
@@ -314,6 +311,13 @@ class _Job:
         except (MapError, SolventFitError) as error:
             raise InputError(f"{cls.map_path}: {error}") from None
         return volume, header, measurement
+
+    def normalise_class(self, cls: ClassInput, measurement, reference: float | None = None):
+        """Scale and confidence of one measured class (own or joint reference)."""
+        try:
+            return normalise(measurement, reference, threads=self.options.threads)
+        except MapError as error:
+            raise InputError(f"{cls.map_path}: {error}") from None
 
     def class_line(self, result: _ClassResult) -> str:
         s, st = result.settings, result.statistics
@@ -422,10 +426,7 @@ class _Job:
                 continue
             volume, header, measurement = measured
             del measured
-            try:
-                estimate = normalise(measurement)
-            except MapError as error:
-                raise InputError(f"{cls.map_path}: {error}") from None
+            estimate = self.normalise_class(cls, measurement)
             del measurement
             self.finish_class(cls, volume, estimate, header, pixel_size, 0.0, started, results, summaries)
         return results, summaries, None
@@ -459,10 +460,7 @@ class _Job:
             cls, measurement, seconds = measured.pop(0)
             self.check()
             started = time.perf_counter()
-            try:
-                estimate = normalise(measurement, reference)
-            except MapError as error:
-                raise InputError(f"{cls.map_path}: {error}") from None
+            estimate = self.normalise_class(cls, measurement, reference)
             del measurement
             volume, _, header = self.load_class(cls, with_noise=False)
             self.finish_class(cls, volume, estimate, header, pixel_size, seconds, started, results, summaries)

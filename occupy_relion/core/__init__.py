@@ -24,6 +24,7 @@ from .scale import (
     estimate_scale,
     joint_reference,
     measure,
+    molecule_scale,
     normalise,
     scale_statistics,
     tau_for,
@@ -33,7 +34,7 @@ from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spect
 __all__ = [
     "MODES", "MapError", "Measurement", "ModifyParameters", "ScaleEstimate", "ScaleParameters",
     "SolventFitError", "SolventModel", "amplify", "attenuate", "check_map", "estimate_scale",
-    "joint_reference", "measure", "modify_map", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
+    "joint_reference", "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
 ]
 
 

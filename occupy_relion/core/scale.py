@@ -414,24 +414,30 @@ def joint_reference(measurements: Sequence[Measurement]) -> float:
     return max(m.reference for m in measurements)
 
 
-def scale_statistics(
+def molecule_scale(
     scale: np.ndarray, confidence: np.ndarray, threshold: float = 0.5, minimum_scale: float = 0.05
-) -> dict[str, float]:
-    """Statistics of the scale inside the molecule: voxels whose confidence is at least ``threshold``
-    and whose scale is at least ``minimum_scale`` (weak, significant density of a very clean map, such
-    as the masked edge of a refined map, is not molecule).
+) -> np.ndarray:
+    """The scale of the molecule's voxels: confidence at least ``threshold`` and scale at least
+    ``minimum_scale`` (weak, significant density of a very clean map, such as the masked edge of a
+    refined map, is not molecule).  The one definition every statistic and plot of "the molecule" uses."""
+    return scale[(confidence >= threshold) & (scale >= minimum_scale)]
 
-    Keys: molecule_voxels, scale_mean, scale_median, scale_p05, scale_p95, partial_fraction (share of
-    molecule voxels with scale below 0.5).  All NaN-free: an empty molecule gives zeros.
+
+def scale_statistics(scale: np.ndarray, confidence: np.ndarray) -> dict[str, float]:
+    """Statistics of the scale inside the molecule (:func:`molecule_scale`).
+
+    Keys: molecule_voxels, scale_mean, scale_sd, scale_median, scale_p05, scale_p95, partial_fraction
+    (share of molecule voxels with scale below 0.5).  All NaN-free: an empty molecule gives zeros.
     """
-    inside = scale[(confidence >= threshold) & (scale >= minimum_scale)]
+    inside = molecule_scale(scale, confidence)
     if inside.size == 0:
-        return {"molecule_voxels": 0, "scale_mean": 0.0, "scale_median": 0.0, "scale_p05": 0.0,
-                "scale_p95": 0.0, "partial_fraction": 0.0}
+        return {"molecule_voxels": 0, "scale_mean": 0.0, "scale_sd": 0.0, "scale_median": 0.0,
+                "scale_p05": 0.0, "scale_p95": 0.0, "partial_fraction": 0.0}
     p05, median, p95 = np.percentile(inside, [5, 50, 95])
     return {
         "molecule_voxels": int(inside.size),
         "scale_mean": float(inside.mean()),
+        "scale_sd": float(inside.std()),
         "scale_median": float(median),
         "scale_p05": float(p05),
         "scale_p95": float(p95),

@@ -10,7 +10,7 @@ class.  Values a Scheme may branch on carry labels RELION knows (relion.md §5),
 ``_rlnReferenceImage``          the equalised map of the class (a RELION-readable 3D map)
 ``_rlnClassDistribution``       from the model.star (1 for a lone map or a body)
 ``_rlnEstimatedResolution``     from the model.star, Å (999 when unknown, as RELION writes it)
-``_rlnAverageValue``            mean scale inside the molecule (confidence ≥ 0.5)
+``_rlnAverageValue``            mean scale inside the molecule (confidence ≥ 0.5, scale ≥ 0.05)
 ``_rlnStandardDeviationValue``  standard deviation of the scale inside the molecule
 ==============================  ====================================================================
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
-from ..core import ScaleEstimate
+from ..core import ScaleEstimate, molecule_scale
 from ..core.solvent import flattened_region
 
 __all__ = ["CONTOUR_SIGMAS", "ClassSummary", "central_slices", "summarise_class", "write_report",
@@ -54,7 +54,7 @@ class ClassSummary:
     histogram_counts: np.ndarray = field(repr=False, default=None)
     solvent_counts: np.ndarray = field(repr=False, default=None)
     confidence_curve: np.ndarray = field(repr=False, default=None)
-    # histogram of the scale inside the molecule (confidence >= 0.5): counts over 50 bins on [0, 1]
+    # histogram of the scale inside the molecule (core.molecule_scale): counts over 50 bins on [0, 1]
     scale_histogram: np.ndarray = field(repr=False, default=None)
     statistics: dict = field(default_factory=dict)  # e.g. scale_median, scale_p05, scale_p95, molecule_voxels
     settings: dict = field(default_factory=dict)  # ScaleEstimate.settings
@@ -117,7 +117,7 @@ def summarise_class(
 ) -> ClassSummary:
     """The small part of one processed class that the report needs (call right after the class)."""
     solvent = estimate.solvent
-    inside = estimate.scale[estimate.confidence >= 0.5]
+    inside = molecule_scale(estimate.scale, estimate.confidence)  # the molecule of the statistics table
     scale_histogram, _ = np.histogram(inside, bins=50, range=(0.0, 1.0))
     percentiles = np.percentile(inside, SCALE_PERCENTILES).astype(np.float64) if inside.size else None
     del inside

@@ -312,7 +312,7 @@ def summary_page(run_info: dict, classes: list[ClassSummary], joint: bool, job_d
     _draw_sections(fig, _run_sections(run_info), 0.04, 0.42, text_top, 0.05)
     _draw_sections(fig, _settings_sections(classes), 0.54, 0.42, text_top, 0.05)
     _footer(fig, "Scale: local density relative to the full-occupancy reference, inside the molecule "
-                 "(confidence ≥ 0.5).  p05 / p95: 5th / 95th percentiles.  Partial: share of molecule voxels "
+                 "(confidence ≥ 0.5, scale ≥ 0.05).  p05 / p95: 5th / 95th percentiles.  Partial: share of molecule voxels "
                  "with scale < 0.5.  Molecule: molecule voxels as a share of the box.", f"1 / {pages}")
     return fig
 
@@ -509,7 +509,7 @@ def _scale_panel(ax, c: ClassSummary) -> None:
     """Histogram of the scale inside the molecule, bars in the scale colours."""
     counts = None if c.scale_histogram is None else np.asarray(c.scale_histogram, dtype=np.float64)
     if counts is None or counts.sum() <= 0:
-        _empty_panel(ax, "no molecule voxels (confidence ≥ 0.5)")
+        _empty_panel(ax, "no molecule voxels (confidence ≥ 0.5, scale ≥ 0.05)")
         return
     percent = 100 * counts / counts.sum()
     edges = np.linspace(0.0, 1.0, counts.size + 1)
@@ -532,7 +532,7 @@ def _scale_panel(ax, c: ClassSummary) -> None:
     ax.text(0.01, 0.98, text, transform=ax.transAxes, fontsize=7, va="top")
     ax.set_xlabel("scale (relative occupancy)")
     ax.set_ylabel("molecule voxels (%)")
-    ax.set_title("Scale inside the molecule (confidence ≥ 0.5)", loc="left")
+    ax.set_title("Scale inside the molecule (confidence ≥ 0.5, scale ≥ 0.05)", loc="left")
 
 
 def _class_facts(fig: Figure, c: ClassSummary, x: float, top: float) -> None:
@@ -648,7 +648,7 @@ def joint_page(classes: list[ClassSummary], page: int, pages: int) -> Figure:
         box_ax.set_xlabel("class (distribution)")
         box_ax.set_title("Box: 25–75 %, line: median, ◇: mean, whiskers: 5–95 %", loc="left")
         box_ax.axhline(0.5, color="#999999", lw=0.6, ls=":")
-    _footer(fig, "Inside each class's molecule (confidence ≥ 0.5).  Joint normalisation: one full-occupancy "
+    _footer(fig, "Inside each class's molecule (confidence ≥ 0.5, scale ≥ 0.05).  Joint normalisation: one full-occupancy "
                  "reference for all classes, so their scales compare directly.", f"{page} / {pages}")
     return fig
 

@@ -4,7 +4,7 @@ from scipy import ndimage
 
 from occupy_relion import synthetic
 from occupy_relion.core import (
-    MapError, ScaleParameters, estimate_scale, filters, joint_reference, measure, normalise, scale_statistics,
+    MapError, ScaleParameters, estimate_scale, filters, joint_reference, measure, molecule_scale, normalise, scale_statistics,
 )
 
 from .conftest import MODERATE_NOISE, domain_medians
@@ -187,5 +187,8 @@ def test_statistics_inside_the_molecule(moderate_map):
     assert stats["molecule_voxels"] > 1000
     assert stats["scale_p05"] <= stats["scale_median"] <= stats["scale_p95"] <= 1
     assert 0.1 < stats["partial_fraction"] < 0.9
+    inside = molecule_scale(est.scale, est.confidence)  # the one definition of the molecule
+    assert stats["molecule_voxels"] == inside.size and inside.min() >= 0.05
+    assert stats["scale_sd"] == pytest.approx(float(inside.std()))
     empty = scale_statistics(np.zeros((4, 4, 4), np.float32), np.zeros((4, 4, 4), np.float32))
     assert empty["molecule_voxels"] == 0 and empty["scale_median"] == 0.0
