@@ -14,7 +14,6 @@ import math
 import signal
 import sys
 
-from .core.modify import DEFAULT_SCALE_LIMIT
 from .errors import InputError, JobAborted
 from .job import JobOptions, command_line, fail_early, run_job
 
@@ -60,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("amplify", metavar="GAMMA", nargs="?", help="equalisation power γ ≥ 1 (default inf: full equalisation)")
     add("attenuate", metavar="GAMMA", nargs="?", help="also write an attenuated map with power γ ≥ 1")
     add("sigmoid", metavar="GAMMA", nargs="?", help="also write a sigmoid-modified map with power γ ≥ 1")
-    add("pivot", metavar="SCALE", nargs="?", help="sigmoid pivot in (0, 1) (default 0.5)")
+    add("pivot", metavar="SCALE", nargs="?", help=f"sigmoid pivot in (0, 1) (default {JobOptions.pivot})")
     add("scale_limit", metavar="SCALE", nargs="?",
-        help=f"scales below this are treated as this (default {DEFAULT_SCALE_LIMIT})")
+        help=f"scales below this are treated as this (default {JobOptions.scale_limit})")
     add("exclude_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="flatten the solvent in the modified maps (bare flag = yes)")
     add("joint", metavar="YES|NO", nargs="?", const="yes", default="no",
@@ -121,7 +120,8 @@ def parse_options(argv: list[str]) -> JobOptions:
     namespace, unknown = parser.parse_known_args(argv)
     if not namespace.o:
         raise InputError("--o: the output (job) directory is missing, e.g. --o External/job012/")
-    mode = (namespace.mode or "occupancy").strip().lower()
+    defaults = JobOptions  # the core's defaults (see JobOptions)
+    mode = (namespace.mode or defaults.mode).strip().lower()
     return JobOptions(
         output_dir=namespace.o,
         in_parts=namespace.in_parts or None,
@@ -129,12 +129,12 @@ def parse_options(argv: list[str]) -> JobOptions:
         in_mask=namespace.in_mask or None,
         model=namespace.model or None,
         mode=mode,
-        lowpass=_float("lowpass", namespace.lowpass, None, allow_none=True),
-        amplify=_float("amplify", namespace.amplify, math.inf),
+        lowpass=_float("lowpass", namespace.lowpass, defaults.lowpass, allow_none=True),
+        amplify=_float("amplify", namespace.amplify, defaults.amplify),
         attenuate=_float("attenuate", namespace.attenuate, None, allow_none=True),
         sigmoid=_float("sigmoid", namespace.sigmoid, None, allow_none=True),
-        pivot=_float("pivot", namespace.pivot, 0.5),
-        scale_limit=_float("scale_limit", namespace.scale_limit, DEFAULT_SCALE_LIMIT),
+        pivot=_float("pivot", namespace.pivot, defaults.pivot),
+        scale_limit=_float("scale_limit", namespace.scale_limit, defaults.scale_limit),
         exclude_solvent=parse_bool("exclude_solvent", namespace.exclude_solvent),
         joint=parse_bool("joint", namespace.joint),
         threads=_threads(namespace.j),
