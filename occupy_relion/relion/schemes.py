@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 from ..atomic import write_text
+from .version import version_from_pipeline
 
 #: the executable name written in the shipped files, replaced on installation
 SHIPPED_EXECUTABLE = "occupy_relion"
@@ -73,15 +74,10 @@ def pipeline_is_relion31(project: Path) -> bool | None:
     pipeline = project / "default_pipeline.star"
     if not pipeline.is_file():
         return None
-    try:
-        text = pipeline.read_text(errors="replace")
-    except OSError as error:
-        raise InstallError(f"{pipeline}: cannot be read ({error.strerror})") from None
-    if "# version 50001" in text or "_rlnPipeLineProcessTypeLabel" in text or "_rlnPipeLineNodeTypeLabel" in text:
-        return False
-    if "_rlnPipeLineProcessType " in text or "_rlnPipeLineProcessType\t" in text or "_rlnPipeLineNodeType " in text:
-        return True
-    return None  # a new project: only the job counter
+    if not os.access(pipeline, os.R_OK):
+        raise InstallError(f"{pipeline}: cannot be read (permission denied)")
+    version = version_from_pipeline(pipeline)
+    return None if version is None else version == "3.1"
 
 
 def installed_relion_is_31() -> bool | None:

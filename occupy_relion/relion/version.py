@@ -76,9 +76,7 @@ def version_from_pipeline(path: str | os.PathLike) -> str | None:
         return "3.1"
     if number is not None and number >= 40000:
         return "4.0"
-    if number is not None and number >= 30000:
-        return "3.1"
-    return None
+    return None  # "# version 30001" alone (a new project): RELION 3.1 and 4.0 both write it
 
 
 def detect_version(project_dir: str | os.PathLike = ".", forced: str | None = None) -> RelionVersion:

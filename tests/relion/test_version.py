@@ -22,6 +22,13 @@ def test_real_pipelines(shared_relion, tmp_path, folder, expected):
     assert found.version == expected and found.source == "default_pipeline.star"
 
 
+def test_a_new_project_does_not_tell_3_1_from_4_0(tmp_path):
+    pipeline = tmp_path / "default_pipeline.star"
+    pipeline.write_text("\n# version 30001\n\ndata_pipeline_general\n\n_rlnPipeLineJobCounter 1\n")
+    assert version_from_pipeline(pipeline) is None  # both write "# version 30001"
+    assert detect_version(tmp_path).version == DEFAULT
+
+
 def test_forced_version_wins(shared_relion, tmp_path):
     shutil.copy(shared_relion / "relion31_project/default_pipeline.star", tmp_path / "default_pipeline.star")
     found = detect_version(tmp_path, forced="5")
