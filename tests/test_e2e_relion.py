@@ -8,7 +8,6 @@ is made once per session by relion_refine itself (box 40, 300 particles, K 2, 3 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 import starfile
 
-from .conftest import SHARED_RELION, copy_tree, relion_available
+from .conftest import SHARED_RELION, copy_tree, relion_available, slow_job_executable
 
 pytestmark = pytest.mark.relion
 
@@ -128,11 +127,11 @@ def test_bad_input_ends_failed(project31, occupy_exe):
     assert registered_nodes(project31, job) == {}
 
 
-def test_abort_ends_aborted(project31, occupy_exe):
-    job = add_external(project31, occupy_exe, in_part="Class3D/job003/run_it010_data.star", nr_threads="1")
-    env = dict(os.environ, OCCUPY_RELION_CHECK_DELAY="0.5")  # slow every step so there is time to abort
+def test_abort_ends_aborted(project31):
+    slow = slow_job_executable(project31 / "slow_occupy")  # every abort check waits: time to press Abort
+    job = add_external(project31, str(slow), in_part="Class3D/job003/run_it010_data.star", nr_threads="1")
     pipeliner = subprocess.Popen(["relion_pipeliner", "--RunJobs", job, "--sec_wait_after", "1"], cwd=project31,
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         run_out = project31 / job / "run.out"
         deadline = time.monotonic() + 120

@@ -29,12 +29,16 @@ from .scale import (
     scale_statistics,
     tau_for,
 )
+from .halves import half_map_mean, half_map_noise
+from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
 
 __all__ = [
-    "MODES", "MapError", "Measurement", "ModifyParameters", "ScaleEstimate", "ScaleParameters",
-    "SolventFitError", "SolventModel", "amplify", "attenuate", "check_map", "estimate_scale",
-    "joint_reference", "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
+    "MODES", "EstimateSettings", "MapError", "Measurement", "Mode", "ModifyParameters", "NoiseFloorSource",
+    "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError", "SolventModel", "SolventRegion",
+    "amplify", "attenuate", "check_map", "estimate_scale", "half_map_mean", "half_map_noise", "joint_reference",
+    "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise",
+    "tau_for",
 ]
 
 
@@ -50,6 +54,17 @@ class ModifyParameters:
     scale_limit: float = DEFAULT_SCALE_LIMIT
     exclude_solvent: bool = False
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        """Reject values out of range (the one place they are checked; the job names the option)."""
+        for name in ("amplify", "attenuate", "sigmoid"):
+            value = getattr(self, name)
+            if value is not None and not value >= 1:
+                raise ParameterError(name, f"the power must be at least 1, not {value:g}")
+        if not 0 < self.pivot < 1:
+            raise ParameterError("pivot", f"must be between 0 and 1, not {self.pivot:g}")
+        if not 0 < self.scale_limit < 1:
+            raise ParameterError("scale_limit", f"must be between 0 and 1, not {self.scale_limit:g}")
 
 
 def solvent_like_noise(

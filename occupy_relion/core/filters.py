@@ -310,11 +310,6 @@ class RowInterpolator:
         return out
 
 
-def interpolate_rows(a: np.ndarray, shape: Sequence[int], start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop`` of the periodic trilinear resampling of ``a`` onto ``shape``."""
-    return RowInterpolator(a, shape).rows(start, stop)
-
-
 #: output planes per slab when upsampling
 _ROWS = 8
 

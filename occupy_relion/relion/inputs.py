@@ -1,6 +1,6 @@
 """Find what to analyse: the model.star of a classification (or refinement) and its class maps.
 
-Ways in (relion.md §1, §4), in order of precedence:
+Ways in (docs/relion.md §1, §4), in order of precedence:
 
 - ``--model``: a ``_model.star``, an ``_optimiser.star`` (follow ``_rlnModelStarFile``), a ``_data.star``
   or a job directory such as ``Class3D/job008/`` (its last iteration, continued runs ``run_ct*`` too;
@@ -45,7 +45,6 @@ class ClassInput:
     resolution: float | None = None  # _rlnEstimatedResolution, Å
     half_maps: tuple[str, str] | None = None  # two unfiltered half maps of this class, if found
     average_halves: bool = False  # the map is itself half 1: analyse the mean of both halves
-    listed_path: str = ""  # the path exactly as the model.star lists it
 
 
 @dataclass
@@ -292,7 +291,7 @@ def classes_of_model(model_path: Path) -> tuple[list[ClassInput], str, float | N
                 half_maps, average = (str(found), str(other)), True
         else:
             half_maps = half_maps_of(found)
-        classes.append(ClassInput(number, str(found), distribution, resolution, half_maps, average, listed))
+        classes.append(ClassInput(number, str(found), distribution, resolution, half_maps, average))
     pixel_size = _number(general.get("rlnPixelSize"))
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
         pixel_size = None
@@ -321,7 +320,7 @@ def load_inputs(model: str | None = None, in_parts: str | None = None, in_3dref:
         if path.name.endswith(".star"):
             model_path, source = locate_model(in_3dref, "--in_3dref")
         else:
-            lone = ClassInput(1, str(path), None, None, half_maps_of(path), False, str(in_3dref))
+            lone = ClassInput(1, str(path), None, None, half_maps_of(path), False)
             note = " (with its two unfiltered half maps)" if lone.half_maps else ""
             return Inputs(f"--in_3dref {in_3dref}: one map{note}", "map", None, None, [lone])
     elif model is not None:

@@ -4,7 +4,7 @@ Both type columns are written: 3.1 reads the integer ``_rlnPipeLineNodeType``, 4
 string ``_rlnPipeLineNodeTypeLabel`` (3.1 warns about the unknown label and goes on).  The part of a
 label before the first dot picks the GUI browser; later parts are free keywords.
 
-Node kinds we register (relion.md §3):
+Node kinds we register (docs/relion.md §3):
 
 - ``map``: the equalised/attenuated/sigmoid maps are ordinary 3D maps (6 / ``DensityMap.mrc``), so
   a later Class3D, Refine3D or MaskCreate can take them as a reference.

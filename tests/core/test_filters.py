@@ -70,7 +70,7 @@ def test_upsample_matches_trilinear_interpolation():
     coords = [c * n / m for c, n, m in zip(coords, coarse.shape, shape)]
     expected = ndimage.map_coordinates(np.pad(coarse, ((0, 1),) * 3, mode="wrap"), coords, order=1)
     np.testing.assert_allclose(out, expected, atol=1e-6)
-    np.testing.assert_array_equal(filters.interpolate_rows(coarse, shape, 5, 9), out[5:9])
+    np.testing.assert_array_equal(filters.RowInterpolator(coarse, shape).rows(5, 9), out[5:9])
 
 
 def test_lookup_uniform_matches_interp():

@@ -1,0 +1,284 @@
+"""The RELION External job: inputs → local scale of every class → maps, occupancy.star, report, nodes.
+
+RELION runs us from the project directory and appends stdout to ``run.out`` and stderr to
+``run.err``; every path below is relative to the project directory.  The job ends with exactly one
+marker (docs/relion.md §2): RELION_JOB_EXIT_SUCCESS (written last, after RELION_OUTPUT_NODES.star),
+_FAILURE (a bad input: one line on stderr naming the file and the problem, no node list) or
+_ABORTED (RELION_JOB_ABORT_NOW seen between classes or inside the core's long steps).
+
+The abort check is passed in (``abort_check``): RELION's marker file by default; a test can pass
+one that waits, or that stops the job at a chosen step.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections import deque
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable, TextIO
+
+import numpy as np
+
+from ..core import Measurement, ParameterError, ScaleEstimate, ScaleParameters, joint_reference
+from ..errors import InputError, JobAborted, first_line
+from ..mapio import MapHeader
+from ..relion import markers
+from ..relion.inputs import ClassInput, Inputs, load_inputs
+from ..relion.version import detect_version
+from ..result import ClassResult
+from .classes import ClassWork, ProcessedClass, finish_class, listed_reason, measure_class, normalise_class
+from .grid import check_grid, empty_reason, read_class, read_mask
+from .log import JobLog
+from .options import JobOptions
+from .outputs import (JobDirectory, class_outputs, describe_run, prepare, write_class_maps, write_nodes,
+                      write_occupancy, write_report)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_ABORTED = 2
+
+#: the abort check: given the job directory, raises JobAborted when the job is to stop
+AbortCheck = Callable[[Path], None]
+
+
+def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[], None]) -> int:
+    """The steps of a run, in order."""
+    started = time.perf_counter()
+    prepare(job)
+    log.keep_in(job.path)
+    log.start(options)
+    scale, modify = options.scale_parameters(), options.modify_parameters()
+    version = detect_version(".", options.relion_version)
+    log.say(f" RELION version: {version.version} (from {version.source})")
+    inputs = load_inputs(options.model, options.in_parts, options.in_3dref)
+    log.inputs(inputs)
+    active, skipped = _listed_classes(inputs, log)
+    grid = check_grid(inputs, active, log.warn)
+    log.classes(grid, active)
+    mask = read_mask(options.in_mask, grid)
+    if mask is not None:
+        log.say(f" solvent mask: {options.in_mask}")
+    resolved = _resolved(scale, grid.pixel_size)
+    log.settings(options, resolved)
+    work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check)
+
+    results, empty, reference = (_jointly if options.joint else _one_by_one)(job, active, work, log)
+    if not results:
+        raise InputError(f"{inputs.model_path or inputs.source}: every class is empty, nothing to analyse")
+    skipped = sorted(skipped + empty)
+    check()
+    # Cross-class analysis (consensus molecule, regions, masks: occupy_relion/regions/) plugs in here,
+    # between the per-class results and the outputs, which then write what it found too.
+
+    run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
+    summary = write_occupancy(job, options, run, inputs, results, skipped)
+    log.wrote([summary])
+    report = write_report(job, run, results, log.warn)
+    log.wrote(report)
+    check()
+    write_nodes(job, results, summary, report, version)
+    markers.mark_success(job.path)
+    log.done(len(results), skipped, time.perf_counter() - started)
+    return EXIT_OK
+
+
+def _listed_classes(inputs: Inputs, log: JobLog) -> tuple[list[ClassInput], list[int]]:
+    """The classes to analyse, and the numbers of those the model.star already shows empty."""
+    active, skipped = [], []
+    for cls in inputs.classes:
+        reason = listed_reason(cls)
+        if reason:
+            log.warn(f"class {cls.number} ({cls.map_path}): {reason}; skipped")
+            skipped.append(cls.number)
+        else:
+            active.append(cls)
+    if not active:
+        raise InputError(f"{inputs.model_path or inputs.source}: every class is empty, nothing to analyse")
+    return active, skipped
+
+
+def _resolved(parameters: ScaleParameters, pixel_size: float) -> ScaleParameters:
+    """The estimate's parameters with every default filled in; InputError naming the option."""
+    try:
+        return parameters.resolved(pixel_size)
+    except ParameterError as error:
+        raise InputError(f"--{error.name}: {error}") from None
+
+
+# -- per-class passes -------------------------------------------------------------------------------
+# Each helper returns only what the next step needs, so a class's full-size intermediates (its noise
+# map, the measurement's statistic) are freed when the helper returns, without `del`.
+
+
+def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
+              with_noise: bool = True) -> tuple[np.ndarray, MapHeader, Measurement] | None:
+    """(map, header, measurement) of one class, or None with a warning when its map is empty."""
+    maps = read_class(cls, with_noise)
+    if maps.identical_halves and cls.half_maps:
+        log.warn(f"{cls.half_maps[0]}: the two half maps are identical, so they say nothing about the noise; "
+                 "using the map's own solvent")
+    reason = empty_reason(maps.volume)
+    if reason:
+        log.warn(f"{cls.map_path}: class {cls.number} map is {reason} (empty class); skipped")
+        return None
+    work.check()
+    return maps.volume, maps.header, measure_class(cls, maps.volume, maps.noise, work)
+
+
+def _written(job: JobDirectory, processed: ProcessedClass, header: MapHeader, seconds: float, log: JobLog,
+             first: bool) -> ClassResult:
+    """Write a finished class's maps; its result with its time, and its line in run.out."""
+    write_class_maps(job, processed, header)
+    result = replace(processed.result, seconds=seconds)
+    log.class_done(result, first)
+    return result
+
+
+def _own_estimate(cls: ClassInput, work: ClassWork, log: JobLog) -> tuple[np.ndarray, MapHeader, ScaleEstimate] | None:
+    """A class normalised by its own reference, or None when it is empty."""
+    measured = _measured(cls, work, log)
+    if measured is None:
+        return None
+    volume, header, measurement = measured
+    return volume, header, normalise_class(cls, measurement, None, work.threads)
+
+
+def _one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
+                log: JobLog) -> tuple[list[ClassResult], list[int], None]:
+    """Each class against its own reference, one class at a time; (results, empty classes, no reference)."""
+
+    def one(cls: ClassInput, first: bool) -> ClassResult | None:
+        work.check()
+        started = time.perf_counter()
+        estimated = _own_estimate(cls, work, log)
+        if estimated is None:
+            return None
+        volume, header, estimate = estimated
+        processed = finish_class(cls, volume, estimate, work, class_outputs(job, cls.number, work.modify))
+        return _written(job, processed, header, time.perf_counter() - started, log, first)
+
+    results: list[ClassResult] = []
+    empty: list[int] = []
+    for cls in classes:
+        result = one(cls, first=not results)
+        if result is None:
+            empty.append(cls.number)
+        else:
+            results.append(result)
+    return results, empty, None
+
+
+def _jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
+             log: JobLog) -> tuple[list[ClassResult], list[int], float | None]:
+    """Measure every class, then normalise all by one common reference (scales compare across classes).
+
+    Only the measurements (working grid) are kept between the passes; maps are read again.
+    """
+    measured: deque[tuple[ClassInput, Measurement, float]] = deque()
+    empty: list[int] = []
+    for cls in classes:
+        work.check()
+        started = time.perf_counter()
+        measurement = _measurement(cls, work, log)
+        if measurement is None:
+            empty.append(cls.number)
+            continue
+        seconds = time.perf_counter() - started
+        measured.append((cls, measurement, seconds))
+        log.class_measured(cls.number, seconds, measurement.reference)
+    if not measured:
+        return [], empty, None
+    reference = joint_reference([m for _, m, _ in measured])
+    log.joint_reference(reference)
+    def finish(first: bool) -> ClassResult:
+        work.check()
+        started = time.perf_counter()
+        cls, estimate, seconds = _next_joint_estimate(measured, reference, work.threads)
+        maps = read_class(cls, with_noise=False)
+        processed = finish_class(cls, maps.volume, estimate, work, class_outputs(job, cls.number, work.modify))
+        return _written(job, processed, maps.header, seconds + time.perf_counter() - started, log, first)
+
+    results: list[ClassResult] = []
+    while measured:  # each measurement leaves the queue (and memory) when its class is finished
+        results.append(finish(first=not results))
+    return results, empty, reference
+
+
+def _measurement(cls: ClassInput, work: ClassWork, log: JobLog) -> Measurement | None:
+    """Only the measurement of a class (its map is read again later), or None when it is empty."""
+    measured = _measured(cls, work, log)
+    return None if measured is None else measured[2]
+
+
+def _next_joint_estimate(queue: deque[tuple[ClassInput, Measurement, float]], reference: float,
+                         threads: int) -> tuple[ClassInput, ScaleEstimate, float]:
+    """The next measured class normalised by the joint reference, its measurement gone from the queue."""
+    cls, measurement, seconds = queue.popleft()
+    return cls, normalise_class(cls, measurement, reference, threads), seconds
+
+
+# -- the job's end states ---------------------------------------------------------------------------
+
+
+def run_job(options: JobOptions, out: TextIO | None = None, err: TextIO | None = None, *,
+            abort_check: AbortCheck = markers.check_abort) -> int:
+    """Run the job; return the exit code (0 success, 1 failed, 2 aborted).  Never raises for bad input."""
+    log = JobLog(out, err)
+    try:
+        return _ended(options, JobDirectory.of(options.output_dir), log, abort_check)
+    finally:
+        log.close()
+
+
+def _ended(options: JobOptions, job: JobDirectory, log: JobLog, abort_check: AbortCheck) -> int:
+    """Run, and turn every way a run can end into RELION's marker and one line (run.err)."""
+    try:
+        return _run(options, job, log, lambda: abort_check(job.path))
+    except (JobAborted, KeyboardInterrupt) as error:
+        return _aborted(job, log, str(error) or "interrupted")
+    except (InputError, OSError) as error:
+        log.error(f"ERROR: {first_line(error)}")
+    except MemoryError:
+        log.error("ERROR: out of memory (try fewer threads, or a larger --lowpass)")
+    except Exception as error:  # a bug: say so in one line, then the traceback for the report
+        log.error(f"ERROR: unexpected {type(error).__name__}: {first_line(error)}")
+        log.error(traceback.format_exc().rstrip())
+    return _failed(job, log)
+
+
+def _aborted(job: JobDirectory, log: JobLog, reason: str) -> int:
+    """RELION_JOB_EXIT_ABORTED, and why."""
+    try:
+        markers.mark_aborted(job.path)
+    except OSError:
+        pass
+    log.say(f" aborted ({reason}); wrote {markers.ABORTED}")
+    log.error(f"occupy_relion: aborted ({reason})")
+    return EXIT_ABORTED
+
+
+def _failed(job: JobDirectory, log: JobLog) -> int:
+    """RELION_JOB_EXIT_FAILURE (the error line is written already)."""
+    if not markers.mark_failure(job.path):
+        log.error(f"ERROR: could not write {markers.FAILURE} in {job.path}")
+    log.say(" failed (see run.err)")
+    return EXIT_FAILED
+
+
+def fail_early(output_dir: str | None, message: str, err: TextIO | None = None) -> int:
+    """A failure before the job could start (bad command line): error line, and FAILURE if we can."""
+    log = JobLog(err=err)
+    directory = Path(output_dir) if output_dir else None
+    if directory is not None and directory.is_dir():
+        log.keep_in(directory)
+    log.error(f"ERROR: {' '.join(message.split())}")
+    log.close()
+    if directory is not None and directory.is_dir():
+        try:
+            markers.clear_stale(directory)
+        except OSError:
+            pass
+        markers.mark_failure(directory)
+    return EXIT_FAILED
