@@ -73,14 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _float(option: str, value: str | None, default: float | None, allow_none: bool = False) -> float | None:
+def _optional_float(option: str, value: str | None, default: float | None) -> float | None:
+    """A number, or None for none/no/off; ``default`` when the option is bare or absent."""
+    if value is not None and value.strip().lower() in ("none", "no", "off"):
+        return None
+    return default if value is None or value.strip() == "" else _float(option, value, 0.0)
+
+
+def _float(option: str, value: str | None, default: float) -> float:
+    """A number (not NaN); ``default`` when the option is bare or absent."""
     if value is None or value.strip() == "":
         return default
-    text = value.strip().lower()
-    if allow_none and text in ("none", "no", "off"):
-        return None
     try:
-        number = float(text)
+        number = float(value.strip())
     except ValueError:
         raise InputError(f"--{option}: {value!r} is not a number") from None
     if math.isnan(number):
@@ -121,10 +126,10 @@ def parse_options(argv: list[str]) -> JobOptions:
         in_mask=namespace.in_mask or None,
         model=namespace.model or None,
         mode=mode,
-        lowpass=_float("lowpass", namespace.lowpass, defaults.lowpass, allow_none=True),
+        lowpass=_optional_float("lowpass", namespace.lowpass, defaults.lowpass),
         amplify=_float("amplify", namespace.amplify, defaults.amplify),
-        attenuate=_float("attenuate", namespace.attenuate, None, allow_none=True),
-        sigmoid=_float("sigmoid", namespace.sigmoid, None, allow_none=True),
+        attenuate=_optional_float("attenuate", namespace.attenuate, None),
+        sigmoid=_optional_float("sigmoid", namespace.sigmoid, None),
         pivot=_float("pivot", namespace.pivot, defaults.pivot),
         scale_limit=_float("scale_limit", namespace.scale_limit, defaults.scale_limit),
         exclude_solvent=parse_bool("exclude_solvent", namespace.exclude_solvent),

@@ -35,7 +35,10 @@ class MoleculeStatistics:
     @classmethod
     def of(cls, scale: np.ndarray, confidence: np.ndarray) -> MoleculeStatistics:
         """The statistics of full-size scale and confidence maps (``core.scale_statistics``)."""
-        return cls(**scale_statistics(scale, confidence))
+        found = scale_statistics(scale, confidence)
+        return cls(molecule_voxels=int(found["molecule_voxels"]), scale_mean=found["scale_mean"],
+                   scale_sd=found["scale_sd"], scale_median=found["scale_median"], scale_p05=found["scale_p05"],
+                   scale_p95=found["scale_p95"], partial_fraction=found["partial_fraction"])
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def fmt(value: Any, digits: int = 4) -> str:
         return str(int(value))
     if isinstance(value, Real):
         if math.isinf(float(value)):
-            return "∞" if value > 0 else "−∞"
+            return "∞" if float(value) > 0 else "−∞"
         return f"{float(value):.{digits}g}"
     if isinstance(value, (tuple, list, np.ndarray)):
         items = [v.item() if isinstance(v, np.generic) else v for v in np.asarray(value, dtype=object).ravel()]

@@ -75,7 +75,8 @@ def test_pipeline_registers_the_jobs_and_the_class3d_outputs():
     expected = {f"{ROOT}_data.star", f"{ROOT}_model.star"}
     expected |= {f"{ROOT}_class{n:03d}.mrc" for n in range(1, GENERATOR.CLASSES + 1)}
     assert expected <= produced
-    nodes = dict(zip(pipeline["pipeline_nodes"]["rlnPipeLineNodeName"], pipeline["pipeline_nodes"]["rlnPipeLineNodeType"]))
+    table = pipeline["pipeline_nodes"]
+    nodes = dict(zip(table["rlnPipeLineNodeName"], table["rlnPipeLineNodeType"]))
     assert nodes[f"{ROOT}_data.star"] == 3  # particles: the GUI offers it as the External job's input
     inputs = pipeline["pipeline_input_edges"]
     assert set(inputs.loc[inputs["rlnPipeLineEdgeProcess"] == "Class3D/job003/", "rlnPipeLineEdgeFromNode"]) == {

@@ -1,5 +1,6 @@
 """The shipped Schemes (4.0/5.0), Schedules (3.1) and GUI job, checked against real RELION files,
-and the ``install-scheme`` command."""
+and the ``install-scheme`` command.
+"""
 
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def test_graph_operators_and_variables_are_consistent(name, directory, prefix):
             continue
         result = kind.split("=")[0]
         assert output in declared[result], (kind, output)
-        if kind in ("string=glob", "float=count_words", "string=nth_word") or "read_star" in kind or "star_table" in kind:
+        reads_a_file = "read_star" in kind or "star_table" in kind
+        if kind in ("string=glob", "float=count_words", "string=nth_word") or reads_a_file:
             assert inputs[0] in declared["string"], (kind, inputs)
         if kind in NUMERIC_INPUT2:
             assert inputs[1] in declared["float"], (kind, inputs)  # a literal would be read as 0
@@ -192,7 +194,8 @@ def test_schedule_is_the_scheme_in_relion31_words(name):
         pd.testing.assert_frame_equal(ours.astype(str), theirs, check_dtype=False)
     for job in ("class3d", "occupy", "select"):
         if (SHIPPED / name / job).is_dir():
-            new, old = job_options(SHIPPED / name / job / "job.star"), job_options(SHIPPED / "Schedules" / name / job / "job.star")
+            new = job_options(SHIPPED / name / job / "job.star")
+            old = job_options(SHIPPED / "Schedules" / name / job / "job.star")
             shared = set(new) & set(old)
             assert {k: new[k] for k in shared} == {k: old[k] for k in shared}, job
     pipeline = read(SHIPPED / "Schedules" / name / "schedule_pipeline.star")["pipeline_processes"]
@@ -293,7 +296,8 @@ def test_installs_the_31_schedule_into_a_31_project(relion31_copy, fake_exe, cap
     target = relion31_copy / "Schedules" / "occupy_class3d"
     assert (target / "schedule.star").read_text() == (SHIPPED / "Schedules/occupy_class3d/schedule.star").read_text()
     assert job_options(target / "occupy" / "job.star")["fn_exe"] == str(fake_exe)
-    assert job_options(target / "class3d" / "job.star") == job_options(SHIPPED / "Schedules/occupy_class3d/class3d/job.star")
+    shipped = job_options(SHIPPED / "Schedules/occupy_class3d/class3d/job.star")
+    assert job_options(target / "class3d" / "job.star") == shipped
     assert not (relion31_copy / "Schemes").exists()
     assert "relion_scheduler --schedule occupy_class3d --reset" in capsys.readouterr().out
 
@@ -434,7 +438,8 @@ def test_fill_executable_touches_only_external_jobs():
 def test_pyproject_ships_the_schemes_and_every_subpackage():
     config = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"]
     packages = set(config["packages"])
-    source = {".".join(p.parent.relative_to(REPOSITORY).parts) for p in (REPOSITORY / "occupy_relion").rglob("__init__.py")}
+    inits = (REPOSITORY / "occupy_relion").rglob("__init__.py")
+    source = {".".join(p.parent.relative_to(REPOSITORY).parts) for p in inits}
     assert source <= packages, source - packages
     assert config["package-dir"]["occupy_relion.schemes"] == "schemes"
     assert "**/*.star" in config["package-data"]["occupy_relion.schemes"]

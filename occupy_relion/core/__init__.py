@@ -8,11 +8,13 @@ Flow: :func:`measure` (low-pass, solvent model, local statistic, own reference) 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
+from .halves import half_map_mean, half_map_noise
 from .modify import DEFAULT_SCALE_LIMIT, amplify, attenuate, sigmoid
 from .scale import (
     MODES,
@@ -29,7 +31,6 @@ from .scale import (
     scale_statistics,
     tau_for,
 )
-from .halves import half_map_mean, half_map_noise
 from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
 
@@ -89,7 +90,7 @@ def modify_map(
     check = check or (lambda: None)
     p = parameters
     mu = estimate.solvent.mean
-    common = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
+    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
     scale, conf = estimate.scale_grid, estimate.confidence_grid  # interpolated slab by slab
     out = {"equalised": amplify(volume, scale, conf, mu, p.amplify, **common)}
     check()

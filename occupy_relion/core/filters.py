@@ -7,8 +7,8 @@ as a Fourier-filtered map is.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 import numpy as np
 import scipy.fft
@@ -100,7 +100,7 @@ def resample_lowpass(
             stop = min(start + _SLAB, rows.stop)
             slab = scipy.fft.rfft(volume[start:stop], axis=2)[..., :keep2]
             slab = scipy.fft.fft(slab, axis=1, overwrite_x=True)
-            _copy_shared(slab, partial[start:stop, :, :keep2], axis=1)
+            _copy_shared(slab, partial[start:stop, :, :keep2], axis=1)  # noqa: F821 (bound above; freed by del below)
 
     run_in_slabs(first_axes, n0, threads)
     partial = scipy.fft.fft(partial, axis=0, workers=threads, overwrite_x=True)

@@ -15,8 +15,8 @@ is held exactly there, and the scale (smooth at the low-pass) is interpolated ba
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
@@ -60,14 +60,23 @@ class ScaleParameters:
         if quantile is not None and not 0 < quantile < 1:
             raise ParameterError("reference_quantile", f"must be in (0, 1), not {quantile:g}")
 
-    def resolved(self, pixel_size: float) -> ScaleParameters:
+    def resolved(self, pixel_size: float) -> ResolvedScaleParameters:
         """The same parameters with every default filled in for ``pixel_size``."""
         lowpass = self.lowpass if self.lowpass is not None else max(8.0, 3.0 * pixel_size)
         if not lowpass >= 2 * pixel_size:
             raise ParameterError("lowpass", f"lowpass {lowpass} Å is finer than Nyquist ({2 * pixel_size} Å)")
         radius = self.kernel_radius if self.kernel_radius is not None else lowpass / 2
         tile = self.tile if self.tile is not None else 2 * lowpass
-        return ScaleParameters(self.mode, float(lowpass), float(radius), float(tile), self.reference_quantile)
+        return ResolvedScaleParameters(self.mode, float(lowpass), float(radius), float(tile), self.reference_quantile)
+
+
+@dataclass(frozen=True)
+class ResolvedScaleParameters(ScaleParameters):
+    """:class:`ScaleParameters` for one pixel size: every length filled in (Å)."""
+
+    lowpass: float = 0.0
+    kernel_radius: float = 0.0
+    tile: float = 0.0
 
 
 @dataclass

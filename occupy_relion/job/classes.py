@@ -7,13 +7,22 @@ own reference), normalised by its own or the joint reference, then finished: mod
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
-from ..core import (MapError, Measurement, ModifyParameters, ScaleEstimate, ScaleParameters, SolventFitError, measure,
-                    modify_map, normalise)
+from ..core import (
+    MapError,
+    Measurement,
+    ModifyParameters,
+    ScaleEstimate,
+    ScaleParameters,
+    SolventFitError,
+    measure,
+    modify_map,
+    normalise,
+)
 from ..errors import InputError
 from ..relion.inputs import ClassInput
 from ..report.summary import summarise_class

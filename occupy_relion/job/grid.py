@@ -7,8 +7,8 @@ fails with one line naming the file.  The half-map arithmetic itself is the core
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -32,8 +33,16 @@ from .classes import ClassWork, ProcessedClass, finish_class, listed_reason, mea
 from .grid import check_grid, empty_reason, read_class, read_mask
 from .log import JobLog
 from .options import JobOptions
-from .outputs import (JobDirectory, class_outputs, describe_run, prepare, write_class_maps, write_nodes,
-                      write_occupancy, write_report)
+from .outputs import (
+    JobDirectory,
+    class_outputs,
+    describe_run,
+    prepare,
+    write_class_maps,
+    write_nodes,
+    write_occupancy,
+    write_report,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1

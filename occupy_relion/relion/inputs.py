@@ -276,7 +276,7 @@ def classes_of_model(model_path: Path) -> tuple[list[ClassInput], str, float | N
     classes = []
     for row_index, row in enumerate(table.itertuples(index=False)):
         number = row_index + 1
-        listed = str(getattr(row, "rlnReferenceImage"))
+        listed = str(row.rlnReferenceImage)
         found = _resolve(listed, model_path)
         if found is None:
             what = "body" if table_name == "model_bodies" else "class"
@@ -314,6 +314,7 @@ def load_inputs(model: str | None = None, in_parts: str | None = None, in_3dref:
         raise InputError("no input: give --in_parts <..._data.star>, --model <..._model.star or job directory> "
                          "or --in_3dref <map.mrc>")
     if model is None and in_parts is None:
+        assert in_3dref is not None  # one of the three is given (checked above)
         path = Path(in_3dref)
         if not path.exists():
             raise InputError(f"{path}: file not found")
@@ -326,6 +327,7 @@ def load_inputs(model: str | None = None, in_parts: str | None = None, in_3dref:
     elif model is not None:
         model_path, source = locate_model(model, "--model")
     else:
+        assert in_parts is not None  # neither --model nor a lone --in_3dref
         model_path, source = locate_model(in_parts, "--in_parts")
     classes, kind, pixel_size = classes_of_model(model_path)
     if in_3dref is not None and (model is not None or in_parts is not None):

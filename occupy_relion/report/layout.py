@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -19,9 +20,12 @@ from matplotlib.patches import Rectangle
 
 from .style import HEADER_COLOUR
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 PAGE_SIZE = (11.69, 8.27)  # A4 landscape, inches
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 8,
     "axes.titlesize": 9,
     "axes.titleweight": "bold",

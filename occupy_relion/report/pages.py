@@ -21,10 +21,31 @@ from matplotlib.ticker import FuncFormatter, NullLocator
 from ..labels import PARAMETER_LABELS, RUN_LABELS, SETTING_LABELS
 from ..result import ClassResult, RunDescription
 from ..text import MISSING, fmt, fmt_percent, is_missing
-from .layout import (PAGE_SIZE, Column, Section, decade_label, draw_sections, draw_table, empty_panel, footer,
-                     new_page, nice_length, step_fill)
-from .style import (CONFIDENCE_COLOUR, CONTOUR_COLOUR, DATA_COLOUR, HEADER_COLOUR, HISTOGRAM_FILL, MODEL_COLOUR,
-                    SCALE_CMAP, SOLVENT_GREY, WARNING_COLOUR, class_colour)
+from .layout import (
+    PAGE_SIZE,
+    Column,
+    Section,
+    decade_label,
+    draw_sections,
+    draw_table,
+    empty_panel,
+    footer,
+    new_page,
+    nice_length,
+    step_fill,
+)
+from .style import (
+    CONFIDENCE_COLOUR,
+    CONTOUR_COLOUR,
+    DATA_COLOUR,
+    HEADER_COLOUR,
+    HISTOGRAM_FILL,
+    MODEL_COLOUR,
+    SCALE_CMAP,
+    SOLVENT_GREY,
+    WARNING_COLOUR,
+    class_colour,
+)
 from .summary import CONTOUR_SIGMAS, GREY_PERCENTILES, shared_settings
 
 PLANES = (("xy", "x", "y", "z"), ("xz", "x", "z", "y"), ("yz", "y", "z", "x"))  # plane, horizontal, vertical, cut
@@ -52,7 +73,8 @@ def _run_sections(run: RunDescription) -> list[Section]:
             (RUN_LABELS["model_path"], fmt(run.model_path)), (RUN_LABELS["relion_version"], version),
             (RUN_LABELS["job_dir"], run.job_dir), (RUN_LABELS["command_line"], run.command_line or MISSING),
             (RUN_LABELS["pixel_size"], fmt(run.pixel_size))]
-    sections: list[Section] = [("Run", rows), ("Parameters", [(PARAMETER_LABELS[k], fmt(v)) for k, v in run.parameters])]
+    parameters = [(PARAMETER_LABELS[name], fmt(value)) for name, value in run.parameters]
+    sections: list[Section] = [("Run", rows), ("Parameters", parameters)]
     if run.joint_reference is not None:
         sections.append(("Joint normalisation", [(RUN_LABELS["joint_reference"], fmt(run.joint_reference))]))
     return sections
@@ -202,7 +224,8 @@ def _colour_bar(ax: Axes, cell: float, gap: float, span: float) -> None:
 
 def _histogram_right_edge(centres: np.ndarray, curve: np.ndarray, last: float) -> float:
     """Where the solvent histogram's x axis ends: well past the solvent and the rise of the confidence,
-    but not all the way along a long molecular tail (which would squeeze the fit into a corner)."""
+    but not all the way along a long molecular tail (which would squeeze the fit into a corner).
+    """
     right = 10.0
     full = np.nonzero(curve >= 0.99)[0]
     if full.size:
@@ -247,7 +270,7 @@ def _solvent_panel(ax: Axes, c: ClassResult) -> None:
     if h.molecule_edge is not None:
         twin.plot([h.molecule_edge] * 2, [0, 1], color=CONFIDENCE_COLOUR, lw=0.7, ls=":")
         twin.text(h.molecule_edge, 1.03, " molecule →", color=CONFIDENCE_COLOUR, fontsize=6.5, va="bottom")
-    ax.legend([*handles, line], [*labels, line.get_label()], loc="upper left", fontsize=6.5)
+    ax.legend(handles=[*handles, line], labels=[*labels, str(line.get_label())], loc="upper left", fontsize=6.5)
 
 
 def _scale_panel(ax: Axes, c: ClassResult) -> None:

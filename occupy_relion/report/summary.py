@@ -15,8 +15,8 @@ from numbers import Real
 import numpy as np
 
 from ..core import EstimateSettings, ScaleEstimate, molecule_scale
-from ..labels import SETTING_LABELS
 from ..core.solvent import SolventModel, flattened_region
+from ..labels import SETTING_LABELS
 from ..result import CentralSlices, ClassView, ContourBasis, ScaleHistogram, SolventHistogram
 
 #: ChimeraX contour of every class: solvent mean + this many solvent noise sd of its own map
@@ -142,7 +142,8 @@ def _same_value(a: object, b: object) -> bool:
 
 def shared_settings(settings: Sequence[EstimateSettings]) -> tuple[list[tuple[str, object]], list[str]]:
     """The settings every class shares ((name, value), in :data:`~occupy_relion.labels.SETTING_LABELS`
-    order) and the names of those that differ between classes."""
+    order) and the names of those that differ between classes.
+    """
     common: list[tuple[str, object]] = []
     varying: list[str] = []
     for name in SETTING_LABELS:

@@ -56,7 +56,8 @@ def test_ball_maximum_equals_a_footprint_maximum_filter():
     r1 = max(abs(b) for _, b, _ in runs)
     r2 = max(h for _, _, h in runs)
     grid = np.indices((2 * r0 + 1, 2 * r1 + 1, 2 * r2 + 1)).astype(float)
-    footprint = ((grid[0] - r0) * spacing[0]) ** 2 + ((grid[1] - r1) * spacing[1]) ** 2 + ((grid[2] - r2) * spacing[2]) ** 2 <= (radius * filters.BALL_TOLERANCE) ** 2
+    distance2 = sum(((grid[k] - r) * spacing[k]) ** 2 for k, r in enumerate((r0, r1, r2)))
+    footprint = distance2 <= (radius * filters.BALL_TOLERANCE) ** 2
     expected = ndimage.maximum_filter(volume, footprint=footprint, mode="wrap")
     np.testing.assert_array_equal(filters.ball_maximum(volume, radius, spacing, threads=2), expected)
     assert filters.ball_voxel_count(radius, spacing) == footprint.sum()

@@ -4,7 +4,16 @@ from scipy import ndimage
 
 from occupy_relion import synthetic
 from occupy_relion.core import (
-    MapError, NoiseFloorSource, ScaleParameters, estimate_scale, filters, joint_reference, measure, molecule_scale, normalise, scale_statistics,
+    MapError,
+    NoiseFloorSource,
+    ScaleParameters,
+    estimate_scale,
+    filters,
+    joint_reference,
+    measure,
+    molecule_scale,
+    normalise,
+    scale_statistics,
 )
 
 from .conftest import MODERATE_NOISE, domain_medians
@@ -120,7 +129,8 @@ def test_a_mask_of_either_polarity_gives_the_same_solvent(moderate_map, polarity
     plain = measure(volume, 1.0)
     masked = measure(volume, 1.0, mask=mask.astype(np.float32))
     assert masked.solvent.region in ("outside the molecular mask", "inside the solvent mask")
-    assert masked.solvent.region == ("outside the molecular mask" if polarity == "molecule" else "inside the solvent mask")
+    expected = "outside the molecular mask" if polarity == "molecule" else "inside the solvent mask"
+    assert masked.solvent.region == expected
     assert masked.solvent.sd == pytest.approx(plain.solvent.sd, rel=0.1)
 
 

@@ -8,7 +8,14 @@ from dataclasses import replace
 import pytest
 
 from occupy_relion.relion.summary import (
-    CLASSES_BLOCK, GENERAL_BLOCK, class_row, general_table, read_summary, star_value, write_summary)
+    CLASSES_BLOCK,
+    GENERAL_BLOCK,
+    class_row,
+    general_table,
+    read_summary,
+    star_value,
+    write_summary,
+)
 from occupy_relion.result import ClassOutputs
 
 #: labels of RELION 3.1.3, 4.0.2 and 5.0.1 (EMDL::addLabel) used for values a Scheme may read

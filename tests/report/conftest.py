@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from occupy_relion.relion.version import RelionVersion
@@ -69,7 +68,8 @@ def job() -> str:
 def run_description(joint: bool = False, reference: float | None = None) -> RunDescription:
     """What the job would tell the report about a run."""
     return RunDescription(
-        input="Class3D/job008/run_it025_data.star", input_kind="Class3D", model_path="Class3D/job008/run_it025_model.star",
+        input="Class3D/job008/run_it025_data.star", input_kind="Class3D",
+        model_path="Class3D/job008/run_it025_model.star",
         relion_version=RelionVersion("3.1", "default_pipeline.star"), job_dir=JOB + "/",
         command_line=f"occupy_relion --o {JOB}/ --in_parts Class3D/job008/run_it025_data.star --j 1",
         pixel_size=PIXEL, parameters=(("mode", "occupancy"), ("amplify", float("inf")), ("threads", 1)),
