@@ -13,13 +13,11 @@ import subprocess
 import time
 from pathlib import Path
 
-import mrcfile
-import numpy as np
 import pandas as pd
 import pytest
 import starfile
 
-from .conftest import SHARED_RELION, copy_tree, relion_available, slow_job_executable
+from .conftest import SHARED_RELION, copy_tree, relion_available, slow_job_executable, write_mrc
 
 pytestmark = pytest.mark.relion
 
@@ -167,9 +165,7 @@ def _synthetic_particles(project: Path, box: int = 40, pixel_size: float = 3.5, 
     for name, occupancy in (("A", (1.0, 1.0, 1.0)), ("B", (1.0, 1.0, 0.0))):
         particle = make_particle(occupancy, radius=12, spacing=26, seed=3)
         volume = render(particle, (box,) * 3, pixel_size) * 13  # projections of sd ≈ 1
-        with mrcfile.new(folder / f"map{name}.mrc") as mrc:
-            mrc.set_data(volume.astype(np.float32))
-            mrc.voxel_size = pixel_size
+        write_mrc(folder / f"map{name}.mrc", volume, pixel_size)
         _run(["relion_project", "--i", f"Synthetic/map{name}.mrc", "--o", f"Synthetic/proj{name}", "--nr_uniform",
               str(per_class), "--add_noise", "--white_noise", "3", "--angpix", str(pixel_size)], project)
         star = starfile.read(folder / f"proj{name}.star", always_dict=True)

@@ -6,15 +6,17 @@ from occupy_relion.core import filters
 
 
 def _fft_reference(volume: np.ndarray, shape) -> np.ndarray:
-    """Resampling by a full 3D FFT, keeping the frequencies both grids share."""
+    """Resampling by a full 3D FFT, from the definition: keep the frequencies k (cycles per box) that both
+    grids hold unambiguously, |k| < min(n_old, n_new) / 2 (every k when the size stays)."""
     spectrum = np.fft.fftn(volume)
     out = np.zeros(shape, complex)
-    axes = []
+    old_index, new_index = [], []
     for old, new in zip(volume.shape, shape):
-        pos, neg = filters._shared_frequencies(old, new)
-        axes.append(list(range(pos)) + list(range(-neg, 0)))
-    index = np.ix_(*axes)
-    out[index] = spectrum[index]
+        k = np.round(np.fft.fftfreq(old) * old).astype(int)
+        kept = k if old == new else k[np.abs(k) < min(old, new) / 2]
+        old_index.append(kept % old)
+        new_index.append(kept % new)
+    out[np.ix_(*new_index)] = spectrum[np.ix_(*old_index)]
     return np.fft.ifftn(out).real * np.prod(shape) / volume.size
 
 
