@@ -10,7 +10,7 @@ import numpy as np
 
 
 def half_map_noise(half1: np.ndarray, half2: np.ndarray) -> np.ndarray | None:
-    """(half1 − half2) / 2 as float32, or None when the halves differ by a constant (no noise in it)."""
+    """(half1 − half2) / 2 as float32, or None when the halves are identical (their difference holds no noise)."""
     noise = np.subtract(half1, half2, dtype=np.float32)
     noise *= np.float32(0.5)
     if not noise.max() > noise.min():
