@@ -18,7 +18,7 @@ import mrcfile
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import InputError, first_line
+from .errors import InputError, check_input_file, first_line
 
 #: largest relative difference between voxel sizes still taken as equal
 VOXEL_TOLERANCE = 1e-3
@@ -100,12 +100,7 @@ def _plausible_header(path: Path) -> bool:
 
 def _open(path: Path, header_only: bool):
     """Open an MRC file read-only, strictly first, then permissively (some writers bend the format)."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a map")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
+    check_input_file(path, "a map")
     try:
         return mrcfile.open(path, mode="r", header_only=header_only)
     except PermissionError:

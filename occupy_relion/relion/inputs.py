@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import starfile
 
-from ..errors import InputError
+from ..errors import InputError, check_input_file
 
 JOB_TYPES = ("Class3D", "Refine3D", "InitialModel", "MultiBody")
 
@@ -65,12 +65,7 @@ class Inputs:
 def read_star(path: str | os.PathLike, blocks: int | None = None) -> dict:
     """The blocks of a STAR file (name without ``data_``), with errors naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a STAR file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
+    check_input_file(path, "a STAR file")
     try:
         if blocks is None:
             data = starfile.read(path, always_dict=True)
