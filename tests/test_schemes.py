@@ -111,7 +111,7 @@ def test_every_job_is_new_and_not_started_with_its_job_star(name, directory, pre
     capital = prefix.capitalize()
     assert len(jobs) >= 2
     assert list(jobs[f"rln{capital}JobNameOriginal"]) == list(jobs[f"rln{capital}JobName"])
-    assert set(jobs[f"rln{capital}JobMode"]) == {"new"}  # relion.md §5: anything else stops the scheme
+    assert set(jobs[f"rln{capital}JobMode"]) == {"new"}  # docs/relion.md §5: anything else stops the scheme
     assert set(jobs[f"rln{capital}JobHasStarted"]) == {0}
     for job in jobs[f"rln{capital}JobName"]:
         header = read(directory / job / "job.star")["job"]
@@ -232,7 +232,7 @@ def test_job_options_exist_in_real_relion_jobs(name, shared_relion):
 
 
 def relion_command(options: dict[str, str], input_part: str) -> list[str]:
-    """The command line RELION builds for an External job (relion.md §1), without the executable."""
+    """The command line RELION builds for an External job (docs/relion.md §1), without the executable."""
     words = ["--o", "External/job009/", "--in_parts", input_part]
     for number in range(1, 11):
         label = options.get(f"param{number}_label", "")
