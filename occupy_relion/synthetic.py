@@ -135,6 +135,6 @@ def noisy_map(
     full = render(particle, shape, pixel_size, occupancy=False)
     labels = domain_masks(particle, shape, pixel_size)
     signal_sd = float(full[labels > 0].std())
-    del full, labels
+    del full, labels  # two full-size maps: freed before the noise is made
     clean += correlated_noise(shape, pixel_size, noise * signal_sd, seed=seed + 1)
     return clean, particle

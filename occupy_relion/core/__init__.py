@@ -74,7 +74,7 @@ def solvent_like_noise(
     """Reproducible noise with the spectrum and level of the map's own solvent."""
     weight = 1 - estimate.confidence
     freqs, amplitude, sd = solvent_spectrum(volume, weight, pixel_size, threads)
-    del weight
+    del weight  # a full-size map: freed before the noise (another one) is made
     return solvent_noise(volume.shape, pixel_size, freqs, amplitude, sd, seed, threads)
 
 

@@ -109,7 +109,7 @@ def resample_lowpass(
     else:
         spectrum = np.zeros((m0, m1, half2), dtype=np.complex64)
         _copy_shared(partial, spectrum, axis=0)
-    del partial
+    del partial  # the full-height spectrum: freed before the inverse transform makes the output
     if lowpass is not None:
         spectrum *= lowpass_transfer(radial_frequency((m0, m1, m2), _extent(volume.shape, pixel_size)), lowpass)
     out = scipy.fft.irfftn(spectrum, s=(m0, m1, m2), axes=(0, 1, 2), workers=threads, overwrite_x=True)

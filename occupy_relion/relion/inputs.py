@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import starfile
 
-from ..errors import InputError, check_input_file
+from ..errors import InputError, check_input_file, first_line
 
 JOB_TYPES = ("Class3D", "Refine3D", "InitialModel", "MultiBody")
 
@@ -74,8 +74,7 @@ def read_star(path: str | os.PathLike, blocks: int | None = None) -> dict:
     except PermissionError:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except Exception as error:  # the parser raises many kinds on malformed files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{path}: not a readable STAR file ({reason})") from None
+        raise InputError(f"{path}: not a readable STAR file ({first_line(error)})") from None
     if not isinstance(data, dict) or not data:
         raise InputError(f"{path}: not a STAR file (no data blocks)")
     return data
