@@ -24,7 +24,7 @@ from occupy_relion.cli import main
 from occupy_relion.relion import markers
 from occupy_relion.relion.summary import read_summary
 
-from .conftest import SHARED_MAPS, SLOW_JOB, write_model, write_mrc
+from ..conftest import SHARED_MAPS, SLOW_JOB, write_model, write_mrc
 
 JOB = "External/job012/"
 
