@@ -19,6 +19,10 @@ from .relion.version import RelionVersion
 #: the modified maps a class can have, in the order they are written and listed
 MODIFIED_KINDS = ("equalised", "attenuated", "sigmoid")
 
+#: EstimateSettings that are the same for every class of a run (run.out and occupancy.star give them once)
+SHARED_SETTINGS = ("lowpass_angstrom", "kernel_radius_angstrom", "kernel_voxels", "tau", "tile_angstrom",
+                   "working_pixel_angstrom", "working_shape")
+
 
 @dataclass(frozen=True)
 class MoleculeStatistics:
@@ -54,7 +58,7 @@ class ClassOutputs:
     def modified(self) -> tuple[tuple[str, str], ...]:
         """(kind, path) of every modified map written, in :data:`MODIFIED_KINDS` order."""
         paths = {"equalised": self.equalised, "attenuated": self.attenuated, "sigmoid": self.sigmoid}
-        return tuple((kind, path) for kind, path in paths.items() if path is not None)
+        return tuple((kind, path) for kind in MODIFIED_KINDS if (path := paths[kind]) is not None)
 
 
 @dataclass(frozen=True)

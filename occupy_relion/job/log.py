@@ -15,17 +15,14 @@ from typing import TextIO
 
 from ..core import ScaleParameters
 from ..relion.inputs import ClassInput, Inputs
-from ..result import ClassResult
+from ..relion.version import RelionVersion
+from ..result import SHARED_SETTINGS, ClassResult
 from ..text import fmt, size_text
 from .grid import Grid
 from .options import JobOptions, program_version
 
 RUN_OUT = "run.out"
 RUN_ERR = "run.err"
-
-#: derived settings that are the same for every class (printed once, written once to occupancy.star)
-SHARED_SETTINGS = ("lowpass_angstrom", "kernel_radius_angstrom", "kernel_voxels", "tau", "tile_angstrom",
-                   "working_pixel_angstrom", "working_shape")
 
 
 def _is_file(stream: TextIO, path: Path) -> bool:
@@ -85,6 +82,10 @@ class JobLog:
             self.say(f" command: {options.command_line}")
         if options.ignored:
             self.warn(f"ignoring unknown options: {' '.join(options.ignored)}")
+
+    def version(self, version: RelionVersion) -> None:
+        """Which RELION the outputs are for, and how that is known."""
+        self.say(f" RELION version: {version.version} (from {version.source})")
 
     def inputs(self, inputs: Inputs) -> None:
         """What was read and how many classes (or bodies) it has."""

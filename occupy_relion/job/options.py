@@ -24,6 +24,11 @@ def program_version() -> str:
         return "unknown"
 
 
+def option_error(error: ParameterError) -> InputError:
+    """The core's refusal of a value, as one line naming the option (``--name: why``)."""
+    return InputError(f"--{error.name}: {error}")
+
+
 def command_line(argv: list[str]) -> str:
     """The command as a shell would show it (for run.out and the report)."""
     return " ".join(shlex.quote(a) for a in ["occupy_relion", *argv])
@@ -62,7 +67,7 @@ class JobOptions:
         try:
             return ScaleParameters(mode=cast(Mode, self.mode), lowpass=self.lowpass)
         except ParameterError as error:
-            raise InputError(f"--{error.name}: {error}") from None
+            raise option_error(error) from None
 
     def modify_parameters(self) -> ModifyParameters:
         """The modifications asked for; InputError naming the option for a value out of range."""
@@ -71,7 +76,7 @@ class JobOptions:
                                     pivot=self.pivot, scale_limit=self.scale_limit,
                                     exclude_solvent=self.exclude_solvent)
         except ParameterError as error:
-            raise InputError(f"--{error.name}: {error}") from None
+            raise option_error(error) from None
 
     def parameters(self) -> dict[str, object]:
         """The user-facing parameters by name (occupancy.star writes them as ``_occupy<Name>``)."""

@@ -22,9 +22,8 @@ from ..relion.nodes import OutputNode, write_output_nodes
 from ..relion.summary import SUMMARY_NAME, class_row, general_table, write_summary
 from ..relion.version import RelionVersion
 from ..report import LOGFILE_NAME
-from ..result import ClassOutputs, ClassResult, RunDescription
+from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RunDescription
 from .classes import ProcessedClass
-from .log import SHARED_SETTINGS
 from .options import JobOptions, program_version
 
 
@@ -85,15 +84,13 @@ def write_class_maps(job: JobDirectory, processed: ProcessedClass, header: MapHe
 def describe_run(options: JobOptions, job: JobDirectory, inputs: Inputs, version: RelionVersion, pixel_size: float,
                  resolved: ScaleParameters, reference: float | None) -> RunDescription:
     """What the report's first page says about the run (the parameters with their resolved lengths)."""
-    o = options
-    parameters = (("mode", o.mode), ("lowpass", resolved.lowpass), ("kernel_radius", resolved.kernel_radius),
-                  ("tile", resolved.tile), ("amplify", o.amplify), ("attenuate", o.attenuate),
-                  ("sigmoid", o.sigmoid), ("pivot", o.pivot), ("scale_limit", o.scale_limit),
-                  ("exclude_solvent", o.exclude_solvent), ("joint", o.joint), ("mask", o.in_mask),
-                  ("threads", o.threads))
+    lengths = {"lowpass": resolved.lowpass, "kernel_radius": resolved.kernel_radius, "tile": resolved.tile}
+    asked = [(name, value) for name, value in options.parameters().items() if name not in lengths]
+    parameters = (asked[0], *lengths.items(), *asked[1:])  # mode, then the lengths as used, then the rest
     return RunDescription(input=inputs.source, input_kind=inputs.kind, model_path=inputs.model_path,
-                          relion_version=version, job_dir=job.prefix, command_line=o.command_line,
-                          pixel_size=pixel_size, parameters=parameters, joint=o.joint, joint_reference=reference)
+                          relion_version=version, job_dir=job.prefix, command_line=options.command_line,
+                          pixel_size=pixel_size, parameters=parameters, joint=options.joint,
+                          joint_reference=reference)
 
 
 def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription, inputs: Inputs,
