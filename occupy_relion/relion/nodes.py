@@ -26,6 +26,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+import starfile
+
 from ..atomic import write_text
 from .markers import OUTPUT_NODES
 
@@ -64,17 +67,16 @@ def node_type(kind: str, version: str) -> tuple[int, str] | None:
 
 def format_nodes(nodes: list[OutputNode], version: str) -> str:
     """The text of RELION_OUTPUT_NODES.star for ``version`` (nodes this version cannot take are left out)."""
-    lines = ["", "# version 30001", "", "data_output_nodes", "", "loop_",
-             "_rlnPipeLineNodeName #1", "_rlnPipeLineNodeType #2", "_rlnPipeLineNodeTypeLabel #3"]
+    rows = []
     for node in nodes:
         types = node_type(node.kind, version)
         if types is None:
             continue
         if any(c.isspace() for c in node.name):
             raise ValueError(f"node name with white space cannot be registered in RELION: {node.name!r}")
-        lines.append(f"{node.name} {types[0]} {types[1]}")
-    lines.append("")
-    return "\n".join(lines) + "\n"
+        rows.append((node.name, types[0], types[1]))
+    table = pd.DataFrame(rows, columns=["rlnPipeLineNodeName", "rlnPipeLineNodeType", "rlnPipeLineNodeTypeLabel"])
+    return starfile.to_string({"output_nodes": table.astype({"rlnPipeLineNodeType": int})})
 
 
 def write_output_nodes(job_dir: str | os.PathLike, nodes: list[OutputNode], version: str) -> Path:
