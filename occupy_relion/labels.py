@@ -27,6 +27,21 @@ SETTING_LABELS = {
     "reference_is_joint": "Joint reference (--joint)",
 }
 
+#: the short labels of a class page's facts (a narrow column): settings, the report's view, the result
+CLASS_FACT_LABELS = {
+    "solvent_region": "Solvent fitted in",
+    "solvent_mean": "Solvent mean",
+    "solvent_sd": "Solvent sd (low-pass)",
+    "noise_sd": "Noise sd (full map)",
+    "noise_floor": "Noise floor",
+    "noise_floor_source": "  measured from",
+    "reference_value": "Reference",
+    "reference_position_angstrom": "Reference at (Å)",
+    "molecule_voxels": "Molecule voxels",
+    "contour_level": "ChimeraX level",
+    "seconds": "Time",
+}
+
 #: the run's parameters as the report's first page lists them (resolved lengths included)
 PARAMETER_LABELS = {
     "mode": "Mode",

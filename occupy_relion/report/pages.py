@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
-from ..labels import PARAMETER_LABELS, RUN_LABELS, SETTING_LABELS
+from ..labels import CLASS_FACT_LABELS, PARAMETER_LABELS, RUN_LABELS, SETTING_LABELS
 from ..result import ClassResult, RunDescription
 from ..text import MISSING, fmt, fmt_percent, is_missing
 from .layout import (
@@ -300,17 +300,18 @@ def _scale_panel(ax: Axes, c: ClassResult) -> None:
 
 def _class_facts(fig: Figure, c: ClassResult, x: float, top: float) -> None:
     """The class's own settings and numbers, in two small columns."""
-    s = c.settings
+    s, label = c.settings, CLASS_FACT_LABELS
     reference = fmt(s.reference_value) + (" (joint)" if s.reference_is_joint else "")
     columns = (
-        [("Solvent mean", fmt(s.solvent_mean)), ("Solvent sd (low-pass)", fmt(s.solvent_sd)),
-         ("Noise sd (full map)", fmt(c.view.noise_sd)), ("Noise floor", fmt(s.noise_floor)),
-         ("  measured from", s.noise_floor_source.label)],
-        [("Reference", reference), ("Reference at (Å)", fmt(s.reference_position_angstrom, 3)),
-         ("Molecule voxels", fmt(c.statistics.molecule_voxels)), ("ChimeraX level", fmt(c.view.contour_level, 3)),
-         ("Time", f"{c.seconds:.1f} s")],
+        [(label["solvent_mean"], fmt(s.solvent_mean)), (label["solvent_sd"], fmt(s.solvent_sd)),
+         (label["noise_sd"], fmt(c.view.noise_sd)), (label["noise_floor"], fmt(s.noise_floor)),
+         (label["noise_floor_source"], s.noise_floor_source.label)],
+        [(label["reference_value"], reference),
+         (label["reference_position_angstrom"], fmt(s.reference_position_angstrom, 3)),
+         (label["molecule_voxels"], fmt(c.statistics.molecule_voxels)),
+         (label["contour_level"], fmt(c.view.contour_level, 3)), (label["seconds"], f"{c.seconds:.1f} s")],
     )
-    fig.text(x, top, "Solvent fitted in", fontsize=7, color="#666666", va="top")
+    fig.text(x, top, label["solvent_region"], fontsize=7, color="#666666", va="top")
     fig.text(x + 0.1, top, s.solvent_region.label, fontsize=7, va="top")
     top -= 0.022
     for column, rows in enumerate(columns):
