@@ -1,7 +1,8 @@
 """The job driver: one run of the RELION External job, step by step (``run.py`` reads as the steps).
 
 ``options.py`` (what was asked), ``log.py`` (run.out / run.err), ``grid.py`` (the maps' common grid
-and reading them), ``classes.py`` (the pure per-class pipeline), ``outputs.py`` (everything written).
+and reading them), ``classes.py`` (the pure per-class pipeline), ``passes.py`` (the classes one by one,
+or all against a joint reference), ``outputs.py`` (everything written).
 """
 
 from __future__ import annotations
