@@ -91,13 +91,15 @@ def in_project(monkeypatch):
     return enter
 
 
-def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 2.0, origin=(0.0, 0.0, 0.0)) -> Path:
-    """A plain float32 MRC map (x fastest) for tests."""
+def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 2.0, origin=(0.0, 0.0, 0.0),
+              start=(0, 0, 0)) -> Path:
+    """A float32 MRC map (x fastest) for tests: the one test writer of maps."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with mrcfile.new(path, overwrite=True) as mrc:
         mrc.set_data(np.asarray(data, dtype=np.float32))
         mrc.voxel_size = voxel_size
         mrc.header.origin = origin
+        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = start
     return path
 
 

@@ -22,12 +22,7 @@ def volume():
 
 
 def test_round_trip_keeps_geometry(tmp_path, volume):
-    source = tmp_path / "in.mrc"
-    with mrcfile.new(source) as mrc:
-        mrc.set_data(volume)
-        mrc.voxel_size = 1.5
-        mrc.header.origin = (10.0, -20.0, 30.5)
-        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = -8, -7, -6
+    source = write_mrc(tmp_path / "in.mrc", volume, 1.5, origin=(10.0, -20.0, 30.5), start=(-8, -7, -6))
     data, header = read_map(source)
     assert data.dtype == np.float32 and data.shape == (12, 14, 16)
     np.testing.assert_array_equal(data, volume)

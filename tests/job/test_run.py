@@ -298,13 +298,8 @@ def test_lone_noncubic_map_keeps_its_geometry(shared_relion, tmp_path, in_projec
     source = SHARED_MAPS / "emd_1703.map"
     if not source.exists():
         pytest.skip("shared maps not found")
-    (tmp_path / "maps").mkdir()
     data = mrcfile.read(source)
-    with mrcfile.new(tmp_path / "maps" / "desmosome.mrc") as mrc:
-        mrc.set_data(data)
-        mrc.voxel_size = 6.0
-        mrc.header.origin = (12.0, 24.0, 36.0)
-        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = 5, 6, 7
+    write_mrc(tmp_path / "maps" / "desmosome.mrc", data, 6.0, origin=(12.0, 24.0, 36.0), start=(5, 6, 7))
     in_project(tmp_path)
     code, out, err = run(tmp_path, "--in_3dref", "maps/desmosome.mrc", capsys=capsys)
     assert code == 0, err
