@@ -59,7 +59,7 @@ def _own_estimate(cls: ClassInput, work: ClassWork, log: JobLog) -> tuple[np.nda
 
 
 def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
-                log: JobLog) -> tuple[list[ClassResult], list[int], None]:
+               log: JobLog) -> tuple[list[ClassResult], list[int], None]:
     """Each class against its own reference, one class at a time; (results, empty classes, no reference)."""
 
     def one(cls: ClassInput, first: bool) -> ClassResult | None:
@@ -84,7 +84,7 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
 
 
 def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
-             log: JobLog) -> tuple[list[ClassResult], list[int], float | None]:
+            log: JobLog) -> tuple[list[ClassResult], list[int], float | None]:
     """Measure every class, then normalise all by one common reference (scales compare across classes).
 
     Only the measurements (working grid) are kept between the passes; maps are read again.
@@ -105,6 +105,7 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
         return [], empty, None
     reference = joint_reference([m for _, m, _ in measured])
     log.joint_reference(reference)
+
     def finish(first: bool) -> ClassResult:
         work.check()
         started = time.perf_counter()
