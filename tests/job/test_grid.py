@@ -23,12 +23,16 @@ def maps(tmp_path):
     return arrays, paths
 
 
+def _class(paths, second: str, average: bool) -> ClassInput:
+    """A class with half maps half1 and ``second``; with ``average`` its map is half 1 itself (Refine3D)."""
+    return ClassInput(1, paths["half1"] if average else paths["map"], half_maps=(paths["half1"], paths[second]),
+                      average_halves=average)
+
+
 @pytest.mark.parametrize("average", [False, True])
 def test_noise_is_half_the_difference_of_the_halves(maps, average):
     arrays, paths = maps
-    cls = ClassInput(1, paths["half1"] if average else paths["map"], half_maps=(paths["half1"], paths["half2"]),
-                     average_halves=average)
-    read = read_class(cls)
+    read = read_class(_class(paths, "half2", average))
     np.testing.assert_allclose(read.noise, (arrays["half1"] - arrays["half2"]) / 2, atol=1e-6)
     expected = (arrays["half1"] + arrays["half2"]) / 2 if average else arrays["map"]
     np.testing.assert_allclose(read.volume, expected, atol=1e-6)
@@ -39,9 +43,7 @@ def test_noise_is_half_the_difference_of_the_halves(maps, average):
 def test_identical_halves_give_no_noise_in_both_cases(maps, average):
     """One behaviour whether the class map is a half map itself or not (they used to disagree)."""
     arrays, paths = maps
-    cls = ClassInput(1, paths["half1"] if average else paths["map"], half_maps=(paths["half1"], paths["half1"]),
-                     average_halves=average)
-    read = read_class(cls)
+    read = read_class(_class(paths, "half1", average))
     assert read.noise is None and read.identical_halves
     np.testing.assert_array_equal(read.volume, arrays["half1"] if average else arrays["map"])
 
