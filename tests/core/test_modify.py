@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from occupy_relion import synthetic
-from occupy_relion.core import ModifyParameters, amplify, attenuate, estimate_scale, modify_map
+from occupy_relion.core import ModifyParameters, amplify, attenuate, estimate_scale, modify_map, sigmoid
 from occupy_relion.core.modify import amplify_factor, sigmoid_factor
 
 

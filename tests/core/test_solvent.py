@@ -1,15 +1,10 @@
 import numpy as np
 import pytest
 
-from occupy_relion.core.filters import radial_frequency
 from occupy_relion.core.solvent import (
-    SolventFitError,
-    confidence,
-    fit_solvent,
-    flattened_region,
-    solvent_noise,
-    solvent_spectrum,
+    SolventFitError, confidence, fit_solvent, flattened_region, solvent_noise, solvent_spectrum,
 )
+from occupy_relion.core.filters import radial_frequency
 
 
 @pytest.fixture(scope="module")
