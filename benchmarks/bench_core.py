@@ -24,6 +24,7 @@ Only the public core API is called, so the harness keeps working while the core 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import json
 import math
@@ -36,10 +37,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-# as our command line does (occupy_relion/__init__.py): no transparent-huge-page requests from numpy,
-# set before numpy is imported here and inherited by every child
-os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 HERE = Path(__file__).resolve()
 DEFAULT_PEER = HERE.parents[2] / "shared" / "peers" / "occupy_peer.sh"
@@ -127,8 +124,8 @@ def child_ours(map_path: str, scale_path: str, threads: int, mode: str) -> None:
     with mrcfile.new(scale_path, overwrite=True) as mrc:
         mrc.set_data(np.ascontiguousarray(scale, dtype=np.float32))
         mrc.voxel_size = pixel_size
-    settings = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
-                for k, v in estimate.settings.items()}
+    settings = {k: (v if isinstance(v, (int, float, str, bool)) or v is None else getattr(v, "value", str(v)))
+                for k, v in dataclasses.asdict(estimate.settings).items()}
     print(json.dumps({
         "import_s": imported - started,
         "estimate_s": t1 - t0,
@@ -149,6 +146,8 @@ def child_ours(map_path: str, scale_path: str, threads: int, mode: str) -> None:
 
 @dataclass
 class ChildResult:
+    """How a measured child process ended, and what it used."""
+
     returncode: int
     wall_s: float
     peak_rss: int  # bytes, the child and everything it waited for
@@ -249,6 +248,8 @@ def loadavg() -> str:
 
 @dataclass
 class Row:
+    """One line of the speed table: a tool at a box size and noise level."""
+
     tool: str
     size: int
     noise: float
@@ -306,9 +307,10 @@ def bench_size(size: int, noise: float, args, baseline_rss: int | None, accuracy
             peak = max(info["rss_equalised"] for info in runs)
             row.peak_gb = peak / 1e9
             if baseline_rss is not None:
-                row.copies = (peak - baseline_rss) / (4 * size ** 3)
-                row.raw["copies_estimate"] = (max(i["rss_estimate"] for i in runs) - baseline_rss) / (4 * size ** 3)
-                row.raw["copies_with_full_maps"] = (max(i["rss_full_maps"] for i in runs) - baseline_rss) / (4 * size ** 3)
+                map_bytes = 4 * size ** 3
+                row.copies = (peak - baseline_rss) / map_bytes
+                row.raw["copies_estimate"] = (max(i["rss_estimate"] for i in runs) - baseline_rss) / map_bytes
+                row.raw["copies_with_full_maps"] = (max(i["rss_full_maps"] for i in runs) - baseline_rss) / map_bytes
             row.raw["full_scale_confidence_s"] = min(info["full_scale_confidence_s"] for info in runs)
             if not all(info["finite"] for info in runs):
                 row.note = "NaN/Inf in output!"
@@ -319,7 +321,7 @@ def bench_size(size: int, noise: float, args, baseline_rss: int | None, accuracy
         if not args.no_peer:
             variants = [("peer", [])]
             if args.peer_full and size > 256:
-                variants.append((f"peer full size", ["--max-box", str(size)]))
+                variants.append(("peer full size", ["--max-box", str(size)]))
             for name, extra in variants:
                 load = loadavg()
                 peer_dir = work / name.replace(" ", "_")
@@ -386,7 +388,8 @@ def full_maps_cell(row: Row) -> str:
 
 def speed_table(rows: list[Row]) -> str:
     head = ("| box | tool | processed at | estimate (s) | estimate + equalised (s) | peak memory (GB) "
-            "| whole process (s)² | map-sized copies¹ | + full-size S & C: s / copies³ | full domain (abs.) | 0.5 domain (rel.) | 0.25 domain (rel.) | max error "
+            "| whole process (s)² | map-sized copies¹ | + full-size S & C: s / copies³ | full domain (abs.) "
+            "| 0.5 domain (rel.) | 0.25 domain (rel.) | max error "
             "| solvent reads | load (1/5/15 min) | note |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -428,7 +431,9 @@ def header_block(args) -> str:
 
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     repo = HERE.parents[1]
-    git = lambda *a: subprocess.run(["git", "-C", str(repo), *a], capture_output=True, text=True).stdout.strip()
+    def git(*arguments: str) -> str:
+        return subprocess.run(["git", "-C", str(repo), *arguments], capture_output=True, text=True).stdout.strip()
+
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = git("status", "--porcelain", "--", "occupy_relion/core")
     core_state = f"core at commit {commit}" + (" with uncommitted changes in occupy_relion/core" if dirty else "")
@@ -506,8 +511,8 @@ def main(argv: list[str] | None = None) -> int:
         all_rows += rows
         emit(f"## Speed, memory and accuracy, noise {args.noise:g} (occupancy mode)\n")
         emit(speed_table(rows))
-        emit("\n" + FOOTNOTES.format(threads=args.threads, repeat=args.repeat, baseline=baseline_rss / 1e9, shrink=args.shrink,
-                                      margin=args.solvent_margin))
+        emit("\n" + FOOTNOTES.format(threads=args.threads, repeat=args.repeat, baseline=baseline_rss / 1e9,
+                                      shrink=args.shrink, margin=args.solvent_margin))
         if args.high_noise_factor:
             noise = args.noise * args.high_noise_factor
             rows = []

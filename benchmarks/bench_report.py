@@ -8,7 +8,8 @@ Per size, in one process: the classes are made first (not timed), then each repe
   * core: measure + normalise + modify_map (equalised) + scale_statistics, every class;
   * core + map I/O: the same plus reading the input map and writing the scale, confidence and
     equalised maps with mrcfile (what the job does besides the report);
-  * report: summarise_class for every class + write_report (5 pages for 3 classes with --joint).
+  * report: the summary step (report.summary.summarise_class) for every class + write_report
+    (5 pages for 3 classes with --joint).
 The first report of the process also pays for importing matplotlib ("report, cold"); later repeats
 show the steady cost ("report, warm").  Wall and CPU seconds are the median over the repeats; the
 machine may be shared, so CPU time is the steadier number.
@@ -76,20 +77,28 @@ CACHE: dict[int, np.ndarray] = {}
 
 
 def report(project: Path, processed, pixel_size: float, joint: bool) -> None:
-    from occupy_relion.report import summarise_class, write_report
+    """The report's share of a job: the summary step of every class, then write_report."""
+    from occupy_relion.relion.version import RelionVersion
+    from occupy_relion.report import write_report
+    from occupy_relion.report.summary import summarise_class
+    from occupy_relion.result import ClassOutputs, ClassResult, MoleculeStatistics, RunDescription
 
-    summaries = []
+    job = "External/job012/"
+    results = []
     for number, volume, estimate, equalised, stats, seconds in processed:
-        job = "External/job012"
-        summaries.append(summarise_class(
-            number, volume, estimate, equalised, stats,
-            input_path=f"Class3D/job008/run_it025_class{number:03d}.mrc",
-            scale_path=f"{job}/class{number:03d}_scale.mrc", confidence_path=f"{job}/class{number:03d}_confidence.mrc",
-            equalised_path=f"{job}/class{number:03d}_equalised.mrc", distribution=1.0 / len(processed),
-            resolution=8.0, pixel_size=pixel_size, seconds=seconds))
-    run_info = {"input": "Class3D/job008/run_it025_data.star", "RELION version": "benchmark",
-                "parameters": {"mode": "occupancy", "joint normalisation": "yes" if joint else "no"}}
-    write_report(project / "External/job012", run_info, summaries, joint=joint, project_dir=project)
+        base = f"{job}class{number:03d}"
+        outputs = ClassOutputs(scale=f"{base}_scale.mrc", confidence=f"{base}_confidence.mrc",
+                               equalised=f"{base}_equalised.mrc")
+        results.append(ClassResult(
+            number=number, input_path=f"Class3D/job008/run_it025_class{number:03d}.mrc",
+            distribution=1.0 / len(processed), resolution=8.0, pixel_size=pixel_size, outputs=outputs,
+            settings=estimate.settings, statistics=MoleculeStatistics(**stats),
+            view=summarise_class(volume, estimate, equalised, stats["molecule_voxels"]), seconds=seconds))
+    run = RunDescription(input="Class3D/job008/run_it025_data.star", input_kind="Class3D", model_path=None,
+                         relion_version=RelionVersion("5.0", "benchmark"), job_dir=job, command_line="",
+                         pixel_size=pixel_size, parameters=(("mode", "occupancy"), ("joint", joint)), joint=joint,
+                         joint_reference=results[0].settings.reference_value if joint else None)
+    write_report(project / job, run, results, project_dir=project)
 
 
 def bench_size(size: int, classes: int, repeat: int, threads: int, joint: bool) -> list[tuple[str, float, float]]:

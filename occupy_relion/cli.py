@@ -15,7 +15,8 @@ import signal
 import sys
 
 from .errors import InputError, JobAborted
-from .job import JobOptions, command_line, fail_early, run_job
+from .job import AbortCheck, JobOptions, command_line, fail_early, program_version, run_job
+from .relion import markers
 
 _TRUE = {"", "yes", "y", "true", "t", "1", "on"}
 _FALSE = {"no", "n", "false", "f", "0", "off", "none"}
@@ -68,24 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="one common reference for all classes, so scales compare across classes (bare flag = yes)")
     add("relion_version", metavar="VERSION", nargs="?",
         help="write output node types for this RELION version (default: from default_pipeline.star)")
-    parser.add_argument("--version", action="version", version=f"occupy_relion {_version()}")
+    parser.add_argument("--version", action="version", version=f"occupy_relion {program_version()}")
     return parser
 
 
-def _version() -> str:
-    from .job import program_version
+def _optional_float(option: str, value: str | None, default: float | None) -> float | None:
+    """A number, or None for none/no/off; ``default`` when the option is bare or absent."""
+    if value is not None and value.strip().lower() in ("none", "no", "off"):
+        return None
+    return default if value is None or value.strip() == "" else _float(option, value, 0.0)
 
-    return program_version()
 
-
-def _float(option: str, value: str | None, default: float | None, allow_none: bool = False) -> float | None:
+def _float(option: str, value: str | None, default: float) -> float:
+    """A number (not NaN); ``default`` when the option is bare or absent."""
     if value is None or value.strip() == "":
         return default
-    text = value.strip().lower()
-    if allow_none and text in ("none", "no", "off"):
-        return None
     try:
-        number = float(text)
+        number = float(value.strip())
     except ValueError:
         raise InputError(f"--{option}: {value!r} is not a number") from None
     if math.isnan(number):
@@ -106,12 +106,9 @@ def parse_bool(option: str, value: str | None) -> bool:
 def _threads(value: str | None) -> int:
     text = (value or "1").strip()
     try:
-        threads = int(float(text))
+        return int(float(text))
     except ValueError:
         raise InputError(f"--j: {value!r} is not a number of threads") from None
-    if threads < 1:
-        raise InputError(f"--j: at least 1 thread, not {threads}")
-    return threads
 
 
 def parse_options(argv: list[str]) -> JobOptions:
@@ -129,17 +126,17 @@ def parse_options(argv: list[str]) -> JobOptions:
         in_mask=namespace.in_mask or None,
         model=namespace.model or None,
         mode=mode,
-        lowpass=_float("lowpass", namespace.lowpass, defaults.lowpass, allow_none=True),
+        lowpass=_optional_float("lowpass", namespace.lowpass, defaults.lowpass),
         amplify=_float("amplify", namespace.amplify, defaults.amplify),
-        attenuate=_float("attenuate", namespace.attenuate, None, allow_none=True),
-        sigmoid=_float("sigmoid", namespace.sigmoid, None, allow_none=True),
+        attenuate=_optional_float("attenuate", namespace.attenuate, None),
+        sigmoid=_optional_float("sigmoid", namespace.sigmoid, None),
         pivot=_float("pivot", namespace.pivot, defaults.pivot),
         scale_limit=_float("scale_limit", namespace.scale_limit, defaults.scale_limit),
         exclude_solvent=parse_bool("exclude_solvent", namespace.exclude_solvent),
         joint=parse_bool("joint", namespace.joint),
         threads=_threads(namespace.j),
         relion_version=namespace.relion_version or None,
-        ignored=list(unknown),
+        ignored=tuple(unknown),
         command_line=command_line(argv),
     )
 
@@ -158,8 +155,11 @@ def _raise_abort(signum, frame):  # noqa: ARG001 (signal handler signature)
     raise JobAborted(f"signal {signal.Signals(signum).name}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``occupy_relion`` console script; returns the exit code."""
+def main(argv: list[str] | None = None, *, abort_check: AbortCheck = markers.check_abort) -> int:
+    """Entry point of the ``occupy_relion`` console script; returns the exit code.
+
+    ``abort_check`` (given the job directory, raises JobAborted to stop) defaults to RELION's marker file.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "install-scheme":
         from .relion import schemes  # written separately; imported only when asked for
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:  # not in the main thread (e.g. called from a test runner thread)
         previous = None
     try:
-        return run_job(options)
+        return run_job(options, abort_check=abort_check)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -18,9 +18,7 @@ import mrcfile
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import InputError
-
-#: prefix of the temporary files written next to an output (cleaned up on failure)
+from .errors import InputError, check_input_file, first_line
 
 #: largest relative difference between voxel sizes still taken as equal
 VOXEL_TOLERANCE = 1e-3
@@ -40,11 +38,12 @@ class MapHeader:
 
     @classmethod
     def simple(cls, shape: tuple[int, int, int], voxel_size: float,
-               origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> "MapHeader":
+               origin: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> MapHeader:
         """A plain header: x fastest, no start offset (for maps made from scratch)."""
         nz, ny, nx = (int(n) for n in shape)
         v = float(voxel_size)
-        return cls((nz, ny, nx), (v, v, v), tuple(float(o) for o in origin), (0, 0, 0), (1, 2, 3),
+        x, y, z = (float(o) for o in origin)
+        return cls((nz, ny, nx), (v, v, v), (x, y, z), (0, 0, 0), (1, 2, 3),
                    (nx, ny, nz), (nx * v, ny * v, nz * v))
 
     @property
@@ -101,18 +100,13 @@ def _plausible_header(path: Path) -> bool:
 
 def _open(path: Path, header_only: bool):
     """Open an MRC file read-only, strictly first, then permissively (some writers bend the format)."""
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a map")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
+    check_input_file(path, "a map")
     try:
         return mrcfile.open(path, mode="r", header_only=header_only)
     except PermissionError:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except (ValueError, EOFError, OSError) as strict_error:
-        reason = str(strict_error).splitlines()[0] if str(strict_error) else type(strict_error).__name__
+        reason = first_line(strict_error)
         if not _plausible_header(path):
             raise InputError(f"{path}: not a readable MRC map ({reason})") from None
         try:
@@ -123,7 +117,7 @@ def _open(path: Path, header_only: bool):
             raise InputError(f"{path}: not a readable MRC map ({reason})") from None
         if not header_only and mrc.data is None:
             mrc.close()
-            raise InputError(f"{path}: not a readable MRC map ({reason})")
+            raise InputError(f"{path}: not a readable MRC map ({reason})") from None
         return mrc
 
 
@@ -180,7 +174,7 @@ _WRITE_SLAB = 16
 
 def _header_statistics(volume: np.ndarray) -> tuple[float, float, float, float]:
     """min, max, mean and rms deviation of ``volume`` for the header: float32 reductions per slab,
-    accumulated in float64 (mrcfile's update_header_stats makes full-size float64 copies)."""
+    accumulated in float64, so no full-size temporary is made."""
     total = squares = 0.0
     for start in range(0, volume.shape[0], _WRITE_SLAB):
         flat = volume[start:start + _WRITE_SLAB].reshape(-1)
@@ -194,7 +188,8 @@ def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, la
     """Write ``volume`` (file order) as float32 with the geometry of ``header``, atomically.
 
     mrcfile writes the header (and checks it); the data follow with plain writes, slab by slab, so the
-    map is never copied in memory (a 512³ map: 2.7 s less than mrcfile's set_data and statistics).
+    map is never copied in memory: at 512³ that is 512 MB less peak memory than mrcfile's ``set_data``
+    (which keeps its own copy of the array); it is not measurably faster.
     """
     path = Path(path)
     volume = np.ascontiguousarray(volume, dtype=np.float32)
@@ -219,5 +214,5 @@ def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, la
         with open(temp, "r+b") as handle:
             handle.seek(data_offset)
             for start in range(0, volume.shape[0], _WRITE_SLAB):
-                handle.write(memoryview(volume[start:start + _WRITE_SLAB]).cast("B"))
+                handle.write(volume[start:start + _WRITE_SLAB].data.cast("B"))
     return path

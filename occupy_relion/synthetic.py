@@ -64,7 +64,7 @@ def render(
     Atoms are Gaussians of ``blur`` Å standard deviation; each domain is scaled by its occupancy
     unless ``occupancy`` is False.
     """
-    shape = tuple(int(n) for n in shape)
+    shape = (int(shape[0]), int(shape[1]), int(shape[2]))
     grid = np.zeros(shape, dtype=np.float32)
     weights = np.ones(len(particle.atoms), dtype=np.float32)
     if occupancy:
@@ -112,7 +112,8 @@ def domain_masks(particle: Particle, shape: tuple[int, int, int], pixel_size: fl
     coords = [(x - shape[2] // 2) * pixel_size, (y - shape[1] // 2) * pixel_size, (z - shape[0] // 2) * pixel_size]
     labels = np.zeros(shape, dtype=np.int16)
     for k, c in enumerate(particle.centres):
-        inside = (coords[0] - c[0]) ** 2 + (coords[1] - c[1]) ** 2 + (coords[2] - c[2]) ** 2 <= (particle.radius - shrink) ** 2
+        distance2 = (coords[0] - c[0]) ** 2 + (coords[1] - c[1]) ** 2 + (coords[2] - c[2]) ** 2
+        inside = distance2 <= (particle.radius - shrink) ** 2
         labels[inside] = k + 1
     return labels
 
@@ -134,6 +135,6 @@ def noisy_map(
     full = render(particle, shape, pixel_size, occupancy=False)
     labels = domain_masks(particle, shape, pixel_size)
     signal_sd = float(full[labels > 0].std())
-    del full, labels
+    del full, labels  # two full-size maps: freed before the noise is made
     clean += correlated_noise(shape, pixel_size, noise * signal_sd, seed=seed + 1)
     return clean, particle

@@ -91,13 +91,15 @@ def in_project(monkeypatch):
     return enter
 
 
-def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 2.0, origin=(0.0, 0.0, 0.0)) -> Path:
-    """A plain float32 MRC map (x fastest) for tests."""
+def write_mrc(path: Path, data: np.ndarray, voxel_size: float = 2.0, origin=(0.0, 0.0, 0.0),
+              start=(0, 0, 0)) -> Path:
+    """A float32 MRC map (x fastest) for tests: the one test writer of maps."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with mrcfile.new(path, overwrite=True) as mrc:
         mrc.set_data(np.asarray(data, dtype=np.float32))
         mrc.voxel_size = voxel_size
         mrc.header.origin = origin
+        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = start
     return path
 
 
@@ -167,3 +169,51 @@ def synthetic_project(tmp_path, synthetic_maps) -> Path:
     write_model(job / "run_it020_model.star", names, [0.6, 0.4], 2.0, 40)
     (job / "run_it020_data.star").write_text("data_particles\n\nloop_\n_rlnClassNumber #1\n1\n2\n")
     return project
+
+
+#: a job whose every abort check first waits (so a test has time to stop it): ``python -c SLOW_JOB ARGS...``
+SLOW_JOB = """
+import sys, time
+from occupy_relion.cli import main
+from occupy_relion.relion import markers
+
+def slow_check(job_dir):
+    time.sleep(0.5)
+    markers.check_abort(job_dir)
+
+sys.exit(main(sys.argv[1:], abort_check=slow_check))
+"""
+
+
+def slow_job_executable(path: Path) -> Path:
+    """An executable that runs the job with :data:`SLOW_JOB`'s slow abort check (for RELION's fn_exe)."""
+    import sys
+
+    path.write_text(f"#!{sys.executable}\n{SLOW_JOB}")
+    path.chmod(0o755)
+    return path
+
+
+def process_class(volume: np.ndarray, pixel_size: float, number: int = 1, *, job: str = "External/job012/",
+                  input_path: str | None = None, distribution: float | None = 0.5, resolution: float | None = 8.0,
+                  modify=None, seconds: float = 0.0):
+    """One class through the job's own pipeline (``job/classes.py``): its ProcessedClass (maps and result)."""
+    from dataclasses import replace
+
+    from occupy_relion.core import ModifyParameters, ScaleParameters
+    from occupy_relion.job.classes import ClassWork, finish_class, measure_class, normalise_class
+    from occupy_relion.job.outputs import JobDirectory, class_outputs
+    from occupy_relion.relion.inputs import ClassInput
+
+    modify = modify or ModifyParameters()
+    cls = ClassInput(number, input_path or f"Class3D/job008/run_it025_class{number:03d}.mrc", distribution, resolution)
+    work = ClassWork(pixel_size, ScaleParameters(), modify, None, 1, lambda: None)
+    estimate = normalise_class(cls, measure_class(cls, volume, None, work), None, 1)
+    processed = finish_class(cls, volume, estimate, work, class_outputs(JobDirectory.of(job), number, modify))
+    return replace(processed, result=replace(processed.result, seconds=seconds))
+
+
+@pytest.fixture(scope="session")
+def class_result(synthetic_maps):
+    """A real ClassResult (class 1 of the synthetic project), to vary with dataclasses.replace."""
+    return process_class(synthetic_maps[0], 2.0).result

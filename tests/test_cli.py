@@ -28,7 +28,7 @@ def test_relion_command_line():
     assert options.lowpass == 9.0 and options.attenuate == 2.0 and options.sigmoid is None
     assert options.joint is True and options.exclude_solvent is False
     assert options.threads == 4 and math.isinf(options.amplify)
-    assert options.ignored == []
+    assert options.ignored == ()
     assert "--pipeline_control" in options.command_line
 
 
@@ -57,7 +57,7 @@ def test_parse_bool_rejects():
 def test_unknown_options_are_a_warning(synthetic_project, in_project, capsys, monkeypatch):
     monkeypatch.setattr(report_module, "write_report", lambda *a, **k: [])
     options = parse_options(["--o", "E/", "--nodes_mode", "both", "--colour", "--j", "1"])
-    assert options.ignored == ["--nodes_mode", "both", "--colour"]
+    assert options.ignored == ("--nodes_mode", "both", "--colour")
     in_project(synthetic_project)
     code = main(["--o", "External/job001/", "--in_parts", "Class3D/job005/run_it020_data.star", "--typo_option", "3",
                  "--j", "1"])

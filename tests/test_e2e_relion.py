@@ -8,19 +8,16 @@ is made once per session by relion_refine itself (box 40, 300 particles, K 2, 3 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import mrcfile
-import numpy as np
 import pandas as pd
 import pytest
 import starfile
 
-from .conftest import SHARED_RELION, copy_tree, relion_available
+from .conftest import SHARED_RELION, copy_tree, relion_available, slow_job_executable, write_mrc
 
 pytestmark = pytest.mark.relion
 
@@ -128,11 +125,11 @@ def test_bad_input_ends_failed(project31, occupy_exe):
     assert registered_nodes(project31, job) == {}
 
 
-def test_abort_ends_aborted(project31, occupy_exe):
-    job = add_external(project31, occupy_exe, in_part="Class3D/job003/run_it010_data.star", nr_threads="1")
-    env = dict(os.environ, OCCUPY_RELION_CHECK_DELAY="0.5")  # slow every step so there is time to abort
+def test_abort_ends_aborted(project31):
+    slow = slow_job_executable(project31 / "slow_occupy")  # every abort check waits: time to press Abort
+    job = add_external(project31, str(slow), in_part="Class3D/job003/run_it010_data.star", nr_threads="1")
     pipeliner = subprocess.Popen(["relion_pipeliner", "--RunJobs", job, "--sec_wait_after", "1"], cwd=project31,
-                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         run_out = project31 / job / "run.out"
         deadline = time.monotonic() + 120
@@ -168,9 +165,7 @@ def _synthetic_particles(project: Path, box: int = 40, pixel_size: float = 3.5, 
     for name, occupancy in (("A", (1.0, 1.0, 1.0)), ("B", (1.0, 1.0, 0.0))):
         particle = make_particle(occupancy, radius=12, spacing=26, seed=3)
         volume = render(particle, (box,) * 3, pixel_size) * 13  # projections of sd ≈ 1
-        with mrcfile.new(folder / f"map{name}.mrc") as mrc:
-            mrc.set_data(volume.astype(np.float32))
-            mrc.voxel_size = pixel_size
+        write_mrc(folder / f"map{name}.mrc", volume, pixel_size)
         _run(["relion_project", "--i", f"Synthetic/map{name}.mrc", "--o", f"Synthetic/proj{name}", "--nr_uniform",
               str(per_class), "--add_noise", "--white_noise", "3", "--angpix", str(pixel_size)], project)
         star = starfile.read(folder / f"proj{name}.star", always_dict=True)

@@ -13,13 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import mrcfile
 import numpy as np
 import pytest
 import starfile
 
 from occupy_relion.relion import schemes
 from occupy_relion.synthetic import make_particle, render
+
+from .conftest import write_mrc
 
 pytestmark = pytest.mark.relion
 
@@ -34,12 +35,6 @@ needs_relion = pytest.mark.skipif(
 )
 
 
-def _write_map(path: Path, volume: np.ndarray) -> None:
-    with mrcfile.new(path, overwrite=True) as mrc:
-        mrc.set_data(volume.astype(np.float32))
-        mrc.voxel_size = PIXEL_SIZE
-
-
 def make_tiny_project(project: Path) -> None:
     """Two maps (third domain present / absent), noisy projections, particles STAR, reference, empty pipeline."""
     simulation = project / "Simulation"
@@ -47,12 +42,12 @@ def make_tiny_project(project: Path) -> None:
     maps = []
     for name, occupancy in (("present", 1.0), ("absent", 0.0)):
         volume = render(make_particle((1.0, 1.0, occupancy), seed=3), (BOX, BOX, BOX), PIXEL_SIZE, blur=2.0)
-        _write_map(simulation / f"{name}.mrc", volume)
+        write_mrc(simulation / f"{name}.mrc", volume, PIXEL_SIZE)
         maps.append(volume)
         subprocess.run(["relion_project", "--i", f"Simulation/{name}.mrc", "--o", f"Simulation/{name}",
                         "--nr_uniform", str(PER_MAP), "--angpix", str(PIXEL_SIZE), "--add_noise",
                         "--white_noise", "0.05"], cwd=project, check=True, capture_output=True)
-    _write_map(simulation / "reference.mrc", np.mean(maps, axis=0))
+    write_mrc(simulation / "reference.mrc", np.mean(maps, axis=0), PIXEL_SIZE)
     rows = [f"{i:06d}@Simulation/{name}.mrcs Simulation/{name}.mrc 1"
             for name in ("present", "absent") for i in range(1, PER_MAP + 1)]
     (simulation / "particles.star").write_text(

@@ -75,7 +75,8 @@ def test_pipeline_registers_the_jobs_and_the_class3d_outputs():
     expected = {f"{ROOT}_data.star", f"{ROOT}_model.star"}
     expected |= {f"{ROOT}_class{n:03d}.mrc" for n in range(1, GENERATOR.CLASSES + 1)}
     assert expected <= produced
-    nodes = dict(zip(pipeline["pipeline_nodes"]["rlnPipeLineNodeName"], pipeline["pipeline_nodes"]["rlnPipeLineNodeType"]))
+    table = pipeline["pipeline_nodes"]
+    nodes = dict(zip(table["rlnPipeLineNodeName"], table["rlnPipeLineNodeType"]))
     assert nodes[f"{ROOT}_data.star"] == 3  # particles: the GUI offers it as the External job's input
     inputs = pipeline["pipeline_input_edges"]
     assert set(inputs.loc[inputs["rlnPipeLineEdgeProcess"] == "Class3D/job003/", "rlnPipeLineEdgeFromNode"]) == {
@@ -143,3 +144,15 @@ def ball(centre, radius) -> np.ndarray:
     box, pixel = GENERATOR.BOX, GENERATOR.PIXEL_SIZE
     z, y, x = (np.indices((box,) * 3, dtype=np.float32) - box // 2) * pixel
     return (x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2 <= radius ** 2
+
+
+def test_readme_starts_with_the_two_set_up_commands():
+    """The first code block is run as written on a fresh headless machine: only the two set-up commands,
+    the first of them the job this module runs (viewers such as xdg-open or chimerax are hints below it)."""
+    text = (REPOSITORY / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```bash\n(.*?)```", text, re.DOTALL).group(1).strip().splitlines()
+    assert len(block) == 2, block
+    install, tests = block
+    assert install.startswith("pip install . && cd example_project && occupy_relion ")
+    assert f"--o {NEXT_JOB} --in_parts {ROOT}_data.star" in install and install.endswith("&& cd ..")
+    assert tests == 'pip install ".[test]" && python -m pytest -q'

@@ -22,12 +22,7 @@ def volume():
 
 
 def test_round_trip_keeps_geometry(tmp_path, volume):
-    source = tmp_path / "in.mrc"
-    with mrcfile.new(source) as mrc:
-        mrc.set_data(volume)
-        mrc.voxel_size = 1.5
-        mrc.header.origin = (10.0, -20.0, 30.5)
-        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = -8, -7, -6
+    source = write_mrc(tmp_path / "in.mrc", volume, 1.5, origin=(10.0, -20.0, 30.5), start=(-8, -7, -6))
     data, header = read_map(source)
     assert data.dtype == np.float32 and data.shape == (12, 14, 16)
     np.testing.assert_array_equal(data, volume)
@@ -163,11 +158,14 @@ def test_shape_mismatch_is_refused(tmp_path, volume):
 
 
 def test_input_is_not_modified(tmp_path, volume):
+    """The array read is the job's own (not a view of the file), and reading leaves the file as it was."""
     path = write_mrc(tmp_path / "in.mrc", volume, 1.0)
-    before = path.read_bytes()
+    before, mtime = path.read_bytes(), path.stat().st_mtime_ns
     data, _ = read_map(path)
-    data += 5
-    assert path.read_bytes() == before
+    assert type(data) is np.ndarray and data.flags.writeable and data.flags.owndata
+    data += 5  # the job works in place on what it read
+    del data
+    assert path.read_bytes() == before and path.stat().st_mtime_ns == mtime
 
 
 def test_map_without_map_id_is_still_read(tmp_path, volume):

@@ -1,11 +1,12 @@
 """The shipped Schemes (4.0/5.0), Schedules (3.1) and GUI job, checked against real RELION files,
-and the ``install-scheme`` command."""
+and the ``install-scheme`` command.
+"""
 
 from __future__ import annotations
 
 import re
 import shlex
-import tomllib
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,11 @@ import starfile
 from occupy_relion.cli import parse_options
 from occupy_relion.relion import schemes
 from occupy_relion.relion.summary import CLASSES_BLOCK, SUMMARY_NAME, class_row
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (requires-python): the same parser as the tomli package (the test extra installs it)
+    import tomli as tomllib
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHIPPED = REPOSITORY / "schemes"
@@ -105,7 +111,7 @@ def test_every_job_is_new_and_not_started_with_its_job_star(name, directory, pre
     capital = prefix.capitalize()
     assert len(jobs) >= 2
     assert list(jobs[f"rln{capital}JobNameOriginal"]) == list(jobs[f"rln{capital}JobName"])
-    assert set(jobs[f"rln{capital}JobMode"]) == {"new"}  # relion.md §5: anything else stops the scheme
+    assert set(jobs[f"rln{capital}JobMode"]) == {"new"}  # docs/relion.md §5: anything else stops the scheme
     assert set(jobs[f"rln{capital}JobHasStarted"]) == {0}
     for job in jobs[f"rln{capital}JobName"]:
         header = read(directory / job / "job.star")["job"]
@@ -135,7 +141,8 @@ def test_graph_operators_and_variables_are_consistent(name, directory, prefix):
             continue
         result = kind.split("=")[0]
         assert output in declared[result], (kind, output)
-        if kind in ("string=glob", "float=count_words", "string=nth_word") or "read_star" in kind or "star_table" in kind:
+        reads_a_file = "read_star" in kind or "star_table" in kind
+        if kind in ("string=glob", "float=count_words", "string=nth_word") or reads_a_file:
             assert inputs[0] in declared["string"], (kind, inputs)
         if kind in NUMERIC_INPUT2:
             assert inputs[1] in declared["float"], (kind, inputs)  # a literal would be read as 0
@@ -187,7 +194,8 @@ def test_schedule_is_the_scheme_in_relion31_words(name):
         pd.testing.assert_frame_equal(ours.astype(str), theirs, check_dtype=False)
     for job in ("class3d", "occupy", "select"):
         if (SHIPPED / name / job).is_dir():
-            new, old = job_options(SHIPPED / name / job / "job.star"), job_options(SHIPPED / "Schedules" / name / job / "job.star")
+            new = job_options(SHIPPED / name / job / "job.star")
+            old = job_options(SHIPPED / "Schedules" / name / job / "job.star")
             shared = set(new) & set(old)
             assert {k: new[k] for k in shared} == {k: old[k] for k in shared}, job
     pipeline = read(SHIPPED / "Schedules" / name / "schedule_pipeline.star")["pipeline_processes"]
@@ -224,7 +232,7 @@ def test_job_options_exist_in_real_relion_jobs(name, shared_relion):
 
 
 def relion_command(options: dict[str, str], input_part: str) -> list[str]:
-    """The command line RELION builds for an External job (relion.md §1), without the executable."""
+    """The command line RELION builds for an External job (docs/relion.md §1), without the executable."""
     words = ["--o", "External/job009/", "--in_parts", input_part]
     for number in range(1, 11):
         label = options.get(f"param{number}_label", "")
@@ -242,7 +250,7 @@ def test_gui_job_star_gives_a_command_line_our_program_accepts(shared_relion):
     assert options["fn_exe"] == schemes.SHIPPED_EXECUTABLE
     assert set(options) <= set(job_options(shared_relion / REAL_JOBS_5["occupy"]))
     parsed = parse_options(relion_command(options, "Class3D/job003/run_it025_data.star"))
-    assert parsed.ignored == []
+    assert parsed.ignored == ()
     assert parsed.mode == "occupancy" and parsed.joint is False and parsed.exclude_solvent is False
     assert parsed.amplify == float("inf") and parsed.lowpass is None and parsed.threads == 2
 
@@ -252,17 +260,15 @@ def test_scheme_external_job_parameters_are_ours(name):
     options = job_options(SHIPPED / name / "occupy" / "job.star")
     options = {k: v.replace("$$amplify", "inf") for k, v in options.items()}
     parsed = parse_options(relion_command(options, "Class3D/job003/run_it025_data.star"))
-    assert parsed.ignored == [] and parsed.amplify == float("inf")
+    assert parsed.ignored == () and parsed.amplify == float("inf")
     assert options["in_part"] == "$$last_data"
 
 
-def test_deciding_scheme_reads_labels_our_summary_writes():
+def test_deciding_scheme_reads_labels_our_summary_writes(class_result):
     tables = description(SHIPPED / "occupy_select", "scheme")
     strings = dict(zip(column(tables, "scheme", "strings", "StringVariableName"),
                        column(tables, "scheme", "strings", "StringVariableValue")))
-    row = class_row(number=1, equalised_path="e.mrc", distribution=0.5, resolution=10.0, input_path="i.mrc",
-                    scale_path="s.mrc", confidence_path="c.mrc", extra_paths={},
-                    statistics={"scale_mean": 0.8, "scale_sd": 0.1}, settings={}, seconds=1.0)
+    row = class_row(class_result)
     operators = loop(tables, "scheme_operators")
     read_inputs = operators[operators["rlnSchemeOperatorType"].str.contains("read_star|star_table")]
     assert len(read_inputs) == 4
@@ -290,7 +296,8 @@ def test_installs_the_31_schedule_into_a_31_project(relion31_copy, fake_exe, cap
     target = relion31_copy / "Schedules" / "occupy_class3d"
     assert (target / "schedule.star").read_text() == (SHIPPED / "Schedules/occupy_class3d/schedule.star").read_text()
     assert job_options(target / "occupy" / "job.star")["fn_exe"] == str(fake_exe)
-    assert job_options(target / "class3d" / "job.star") == job_options(SHIPPED / "Schedules/occupy_class3d/class3d/job.star")
+    shipped = job_options(SHIPPED / "Schedules/occupy_class3d/class3d/job.star")
+    assert job_options(target / "class3d" / "job.star") == shipped
     assert not (relion31_copy / "Schemes").exists()
     assert "relion_scheduler --schedule occupy_class3d --reset" in capsys.readouterr().out
 
@@ -431,7 +438,8 @@ def test_fill_executable_touches_only_external_jobs():
 def test_pyproject_ships_the_schemes_and_every_subpackage():
     config = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["tool"]["setuptools"]
     packages = set(config["packages"])
-    source = {".".join(p.parent.relative_to(REPOSITORY).parts) for p in (REPOSITORY / "occupy_relion").rglob("__init__.py")}
+    inits = (REPOSITORY / "occupy_relion").rglob("__init__.py")
+    source = {".".join(p.parent.relative_to(REPOSITORY).parts) for p in inits}
     assert source <= packages, source - packages
     assert config["package-dir"]["occupy_relion.schemes"] == "schemes"
     assert "**/*.star" in config["package-data"]["occupy_relion.schemes"]

@@ -8,11 +8,13 @@ Flow: :func:`measure` (low-pass, solvent model, local statistic, own reference) 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
+from .halves import half_map_mean, half_map_noise
 from .modify import DEFAULT_SCALE_LIMIT, amplify, attenuate, sigmoid
 from .scale import (
     MODES,
@@ -29,12 +31,15 @@ from .scale import (
     scale_statistics,
     tau_for,
 )
+from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
 
 __all__ = [
-    "MODES", "MapError", "Measurement", "ModifyParameters", "ScaleEstimate", "ScaleParameters",
-    "SolventFitError", "SolventModel", "amplify", "attenuate", "check_map", "estimate_scale",
-    "joint_reference", "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
+    "MODES", "EstimateSettings", "MapError", "Measurement", "Mode", "ModifyParameters", "NoiseFloorSource",
+    "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError", "SolventModel", "SolventRegion",
+    "amplify", "attenuate", "check_map", "estimate_scale", "half_map_mean", "half_map_noise", "joint_reference",
+    "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise",
+    "tau_for",
 ]
 
 
@@ -51,6 +56,17 @@ class ModifyParameters:
     exclude_solvent: bool = False
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Reject values out of range (the one place they are checked; the job names the option)."""
+        for name in ("amplify", "attenuate", "sigmoid"):
+            value = getattr(self, name)
+            if value is not None and not value >= 1:
+                raise ParameterError(name, f"the power must be at least 1, not {value:g}")
+        if not 0 < self.pivot < 1:
+            raise ParameterError("pivot", f"must be between 0 and 1, not {self.pivot:g}")
+        if not 0 < self.scale_limit < 1:
+            raise ParameterError("scale_limit", f"must be between 0 and 1, not {self.scale_limit:g}")
+
 
 def solvent_like_noise(
     volume: np.ndarray, estimate: ScaleEstimate, pixel_size: float, seed: int = 0, threads: int = 1
@@ -58,7 +74,7 @@ def solvent_like_noise(
     """Reproducible noise with the spectrum and level of the map's own solvent."""
     weight = 1 - estimate.confidence
     freqs, amplitude, sd = solvent_spectrum(volume, weight, pixel_size, threads)
-    del weight
+    del weight  # a full-size map: freed before the noise (another one) is made
     return solvent_noise(volume.shape, pixel_size, freqs, amplitude, sd, seed, threads)
 
 
@@ -74,7 +90,7 @@ def modify_map(
     check = check or (lambda: None)
     p = parameters
     mu = estimate.solvent.mean
-    common = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
+    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
     scale, conf = estimate.scale_grid, estimate.confidence_grid  # interpolated slab by slab
     out = {"equalised": amplify(volume, scale, conf, mu, p.amplify, **common)}
     check()

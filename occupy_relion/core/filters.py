@@ -7,8 +7,8 @@ as a Fourier-filtered map is.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Sequence
 
 import numpy as np
 import scipy.fft
@@ -100,7 +100,7 @@ def resample_lowpass(
             stop = min(start + _SLAB, rows.stop)
             slab = scipy.fft.rfft(volume[start:stop], axis=2)[..., :keep2]
             slab = scipy.fft.fft(slab, axis=1, overwrite_x=True)
-            _copy_shared(slab, partial[start:stop, :, :keep2], axis=1)
+            _copy_shared(slab, partial[start:stop, :, :keep2], axis=1)  # noqa: F821 (bound above; freed by del below)
 
     run_in_slabs(first_axes, n0, threads)
     partial = scipy.fft.fft(partial, axis=0, workers=threads, overwrite_x=True)
@@ -109,7 +109,7 @@ def resample_lowpass(
     else:
         spectrum = np.zeros((m0, m1, half2), dtype=np.complex64)
         _copy_shared(partial, spectrum, axis=0)
-    del partial
+    del partial  # the full-height spectrum: freed before the inverse transform makes the output
     if lowpass is not None:
         spectrum *= lowpass_transfer(radial_frequency((m0, m1, m2), _extent(volume.shape, pixel_size)), lowpass)
     out = scipy.fft.irfftn(spectrum, s=(m0, m1, m2), axes=(0, 1, 2), workers=threads, overwrite_x=True)
@@ -308,11 +308,6 @@ class RowInterpolator:
             target *= self.w0[i]
             target += self.planes[self.lo0[i]]
         return out
-
-
-def interpolate_rows(a: np.ndarray, shape: Sequence[int], start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop`` of the periodic trilinear resampling of ``a`` onto ``shape``."""
-    return RowInterpolator(a, shape).rows(start, stop)
 
 
 #: output planes per slab when upsampling

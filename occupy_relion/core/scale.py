@@ -14,16 +14,18 @@ is held exactly there, and the scale (smooth at the low-pass) is interpolated ba
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from . import filters
+from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventModel, confidence, fit_solvent, flattened_region
 
-MODES = ("occupancy", "resolution")
+MODES: tuple[Mode, ...] = ("occupancy", "resolution")
 
 #: working-grid voxels per low-pass length in occupancy mode
 OVERSAMPLING = 4.0
@@ -40,27 +42,41 @@ class MapError(ValueError):
 class ScaleParameters:
     """User-facing estimation settings; ``None`` means 'derive from the map'."""
 
-    mode: str = "occupancy"
+    mode: Mode = "occupancy"
     lowpass: float | None = None  # Å; default max(8 Å, 3 × pixel size)
     kernel_radius: float | None = None  # Å; default lowpass / 2
     tile: float | None = None  # Å, edge of a reference tile; default 2 × lowpass
     reference_quantile: float | None = 0.5  # quantile of a tile that is its value; None: τ (published)
 
-    def resolved(self, pixel_size: float) -> "ScaleParameters":
-        """The same parameters with every default filled in for ``pixel_size``."""
+    def __post_init__(self) -> None:
+        """Reject values out of range (the one place they are checked; the job names the option)."""
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {self.mode!r}")
-        lowpass = self.lowpass if self.lowpass is not None else max(8.0, 3.0 * pixel_size)
-        if not lowpass >= 2 * pixel_size:
-            raise ValueError(f"lowpass {lowpass} Å is finer than Nyquist ({2 * pixel_size} Å)")
-        radius = self.kernel_radius if self.kernel_radius is not None else lowpass / 2
-        tile = self.tile if self.tile is not None else 2 * lowpass
-        if radius <= 0 or tile <= 0:
-            raise ValueError("kernel radius and tile size must be positive")
+            raise ParameterError("mode", f"{self.mode!r} is not one of {', '.join(MODES)}")
+        for name in ("lowpass", "kernel_radius", "tile"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ParameterError(name, f"must be a positive length in Å, not {value:g}")
         quantile = self.reference_quantile
         if quantile is not None and not 0 < quantile < 1:
-            raise ValueError(f"reference quantile must be in (0, 1), not {quantile}")
-        return ScaleParameters(self.mode, float(lowpass), float(radius), float(tile), quantile)
+            raise ParameterError("reference_quantile", f"must be in (0, 1), not {quantile:g}")
+
+    def resolved(self, pixel_size: float) -> ResolvedScaleParameters:
+        """The same parameters with every default filled in for ``pixel_size``."""
+        lowpass = self.lowpass if self.lowpass is not None else max(8.0, 3.0 * pixel_size)
+        if not lowpass >= 2 * pixel_size:
+            raise ParameterError("lowpass", f"lowpass {lowpass} Å is finer than Nyquist ({2 * pixel_size} Å)")
+        radius = self.kernel_radius if self.kernel_radius is not None else lowpass / 2
+        tile = self.tile if self.tile is not None else 2 * lowpass
+        return ResolvedScaleParameters(self.mode, float(lowpass), float(radius), float(tile), self.reference_quantile)
+
+
+@dataclass(frozen=True)
+class ResolvedScaleParameters(ScaleParameters):
+    """:class:`ScaleParameters` for one pixel size: every length filled in (Å)."""
+
+    lowpass: float = 0.0
+    kernel_radius: float = 0.0
+    tile: float = 0.0
 
 
 @dataclass
@@ -73,7 +89,7 @@ class Measurement:
     reference: float  # this map's own full-occupancy reference
     reference_position: tuple[float, float, float]  # x, y, z of the reference tile centre, Å
     shape: tuple[int, int, int]  # full-size shape
-    settings: dict = field(default_factory=dict)
+    settings: EstimateSettings
 
 
 @dataclass
@@ -89,7 +105,7 @@ class ScaleEstimate:
     confidence_grid: np.ndarray
     shape: tuple[int, int, int]
     solvent: SolventModel
-    settings: dict
+    settings: EstimateSettings
     threads: int = 1
     _full: dict = field(default_factory=dict, repr=False)
 
@@ -355,26 +371,26 @@ def measure(
     tau = tau_for(kernel_voxels)
     quantile = tau if p.reference_quantile is None else p.reference_quantile
     reference, position = _tile_reference(statistic, spacing, p.tile, quantile)
-    settings = {
-        "warnings": _warnings(solvent),
-        "mode": p.mode,
-        "lowpass_angstrom": p.lowpass,
-        "kernel_radius_angstrom": p.kernel_radius,
-        "kernel_voxels": kernel_voxels,
-        "tau": tau,
-        "reference_quantile": quantile,
-        "tile_angstrom": p.tile,
-        "working_pixel_angstrom": float(np.mean(spacing)),
-        "working_shape": tuple(int(n) for n in statistic.shape),
-        "solvent_mean": solvent.mean,
-        "solvent_sd": solvent.sd,
-        "solvent_fraction": solvent.weight,
-        "solvent_region": solvent.region,
-        "noise_floor": floor,
-        "noise_floor_source": floor_source,
-        "reference_value": reference,
-        "reference_position_angstrom": position,
-    }
+    settings = EstimateSettings(
+        mode=p.mode,
+        lowpass_angstrom=p.lowpass,
+        kernel_radius_angstrom=p.kernel_radius,
+        kernel_voxels=kernel_voxels,
+        tau=tau,
+        reference_quantile=quantile,
+        tile_angstrom=p.tile,
+        working_pixel_angstrom=float(np.mean(spacing)),
+        working_shape=(int(statistic.shape[0]), int(statistic.shape[1]), int(statistic.shape[2])),
+        solvent_mean=solvent.mean,
+        solvent_sd=solvent.sd,
+        solvent_fraction=solvent.weight,
+        solvent_region=SolventRegion(solvent.region),
+        noise_floor=floor,
+        noise_floor_source=NoiseFloorSource(floor_source),
+        reference_value=reference,
+        reference_position_angstrom=position,
+        warnings=tuple(_warnings(solvent)),
+    )
     return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings)
 
 
@@ -389,9 +405,7 @@ def normalise(measurement: Measurement, reference: float | None = None, threads:
     # scale and clip on the working grid: interpolation commutes with both
     scale = np.clip(measurement.statistic * np.float32(1.0 / ref), 0, 1)
     conf = np.clip(measurement.confidence, 0, 1)
-    settings = dict(measurement.settings)
-    settings["reference_value"] = ref
-    settings["reference_is_joint"] = reference is not None
+    settings = replace(measurement.settings, reference_value=ref, reference_is_joint=reference is not None)
     return ScaleEstimate(scale, conf, measurement.shape, measurement.solvent, settings, threads)
 
 

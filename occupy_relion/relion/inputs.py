@@ -1,6 +1,6 @@
 """Find what to analyse: the model.star of a classification (or refinement) and its class maps.
 
-Ways in (relion.md §1, §4), in order of precedence:
+Ways in (docs/relion.md §1, §4), in order of precedence:
 
 - ``--model``: a ``_model.star``, an ``_optimiser.star`` (follow ``_rlnModelStarFile``), a ``_data.star``
   or a job directory such as ``Class3D/job008/`` (its last iteration, continued runs ``run_ct*`` too;
@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 import starfile
 
-from ..errors import InputError
+from ..errors import InputError, check_input_file, first_line
 
 JOB_TYPES = ("Class3D", "Refine3D", "InitialModel", "MultiBody")
 
@@ -45,7 +45,6 @@ class ClassInput:
     resolution: float | None = None  # _rlnEstimatedResolution, Å
     half_maps: tuple[str, str] | None = None  # two unfiltered half maps of this class, if found
     average_halves: bool = False  # the map is itself half 1: analyse the mean of both halves
-    listed_path: str = ""  # the path exactly as the model.star lists it
 
 
 @dataclass
@@ -66,12 +65,7 @@ class Inputs:
 def read_star(path: str | os.PathLike, blocks: int | None = None) -> dict:
     """The blocks of a STAR file (name without ``data_``), with errors naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a STAR file")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file")
+    check_input_file(path, "a STAR file")
     try:
         if blocks is None:
             data = starfile.read(path, always_dict=True)
@@ -80,8 +74,7 @@ def read_star(path: str | os.PathLike, blocks: int | None = None) -> dict:
     except PermissionError:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except Exception as error:  # the parser raises many kinds on malformed files
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{path}: not a readable STAR file ({reason})") from None
+        raise InputError(f"{path}: not a readable STAR file ({first_line(error)})") from None
     if not isinstance(data, dict) or not data:
         raise InputError(f"{path}: not a STAR file (no data blocks)")
     return data
@@ -277,7 +270,7 @@ def classes_of_model(model_path: Path) -> tuple[list[ClassInput], str, float | N
     classes = []
     for row_index, row in enumerate(table.itertuples(index=False)):
         number = row_index + 1
-        listed = str(getattr(row, "rlnReferenceImage"))
+        listed = str(row.rlnReferenceImage)
         found = _resolve(listed, model_path)
         if found is None:
             what = "body" if table_name == "model_bodies" else "class"
@@ -292,7 +285,7 @@ def classes_of_model(model_path: Path) -> tuple[list[ClassInput], str, float | N
                 half_maps, average = (str(found), str(other)), True
         else:
             half_maps = half_maps_of(found)
-        classes.append(ClassInput(number, str(found), distribution, resolution, half_maps, average, listed))
+        classes.append(ClassInput(number, str(found), distribution, resolution, half_maps, average))
     pixel_size = _number(general.get("rlnPixelSize"))
     if pixel_size is not None and not (math.isfinite(pixel_size) and pixel_size > 0):
         pixel_size = None
@@ -315,18 +308,20 @@ def load_inputs(model: str | None = None, in_parts: str | None = None, in_3dref:
         raise InputError("no input: give --in_parts <..._data.star>, --model <..._model.star or job directory> "
                          "or --in_3dref <map.mrc>")
     if model is None and in_parts is None:
+        assert in_3dref is not None  # one of the three is given (checked above)
         path = Path(in_3dref)
         if not path.exists():
             raise InputError(f"{path}: file not found")
         if path.name.endswith(".star"):
             model_path, source = locate_model(in_3dref, "--in_3dref")
         else:
-            lone = ClassInput(1, str(path), None, None, half_maps_of(path), False, str(in_3dref))
+            lone = ClassInput(1, str(path), None, None, half_maps_of(path), False)
             note = " (with its two unfiltered half maps)" if lone.half_maps else ""
             return Inputs(f"--in_3dref {in_3dref}: one map{note}", "map", None, None, [lone])
     elif model is not None:
         model_path, source = locate_model(model, "--model")
     else:
+        assert in_parts is not None  # neither --model nor a lone --in_3dref
         model_path, source = locate_model(in_parts, "--in_parts")
     classes, kind, pixel_size = classes_of_model(model_path)
     if in_3dref is not None and (model is not None or in_parts is not None):

@@ -4,7 +4,7 @@ Both type columns are written: 3.1 reads the integer ``_rlnPipeLineNodeType``, 4
 string ``_rlnPipeLineNodeTypeLabel`` (3.1 warns about the unknown label and goes on).  The part of a
 label before the first dot picks the GUI browser; later parts are free keywords.
 
-Node kinds we register (relion.md §3):
+Node kinds we register (docs/relion.md §3):
 
 - ``map``: the equalised/attenuated/sigmoid maps are ordinary 3D maps (6 / ``DensityMap.mrc``), so
   a later Class3D, Refine3D or MaskCreate can take them as a reference.
@@ -25,6 +25,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import pandas as pd
+import starfile
 
 from ..atomic import write_text
 from .markers import OUTPUT_NODES
@@ -64,17 +67,16 @@ def node_type(kind: str, version: str) -> tuple[int, str] | None:
 
 def format_nodes(nodes: list[OutputNode], version: str) -> str:
     """The text of RELION_OUTPUT_NODES.star for ``version`` (nodes this version cannot take are left out)."""
-    lines = ["", "# version 30001", "", "data_output_nodes", "", "loop_",
-             "_rlnPipeLineNodeName #1", "_rlnPipeLineNodeType #2", "_rlnPipeLineNodeTypeLabel #3"]
+    rows = []
     for node in nodes:
         types = node_type(node.kind, version)
         if types is None:
             continue
         if any(c.isspace() for c in node.name):
             raise ValueError(f"node name with white space cannot be registered in RELION: {node.name!r}")
-        lines.append(f"{node.name} {types[0]} {types[1]}")
-    lines.append("")
-    return "\n".join(lines) + "\n"
+        rows.append((node.name, types[0], types[1]))
+    table = pd.DataFrame(rows, columns=["rlnPipeLineNodeName", "rlnPipeLineNodeType", "rlnPipeLineNodeTypeLabel"])
+    return starfile.to_string({"output_nodes": table.astype({"rlnPipeLineNodeType": int})})
 
 
 def write_output_nodes(job_dir: str | os.PathLike, nodes: list[OutputNode], version: str) -> Path:

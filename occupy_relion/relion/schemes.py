@@ -235,6 +235,45 @@ def _error(message: str) -> int:
     return 1
 
 
+def _list(names: dict[str, tuple[bool, bool]], asked: bool) -> int:
+    """``--list`` (or no name): what is shipped, for which RELION."""
+    for name, (scheme, schedule) in names.items():
+        versions = "GUI" if name == GUI_JOB else ", ".join(
+            v for v, ok in (("RELION 4.0/5.0 Scheme", scheme), ("RELION 3.1 Schedule", schedule)) if ok)
+        print(f"{name:16s} {DESCRIPTIONS.get(name, '')} [{versions}]")
+    return 0 if asked else _error("say what to install (one of: " + ", ".join(names) + ")")
+
+
+def _checked(arguments: argparse.Namespace, names: dict[str, tuple[bool, bool]]) -> tuple[Path, str]:
+    """(project directory, executable) of a valid request; InstallError naming what is wrong."""
+    if arguments.name not in names:
+        raise InstallError(f"{arguments.name}: unknown; choose one of: {', '.join(names)}")
+    if arguments.new_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", arguments.new_name):
+        raise InstallError(f"--as {arguments.new_name}: use letters, digits, '_' and '-' only")
+    project = Path(arguments.project)
+    if not project.is_dir():
+        raise InstallError(f"--project {project}: not a directory")
+    if arguments.exe:
+        return project, _check_executable(Path(arguments.exe).expanduser().absolute())
+    found = default_executable()
+    if found is None:
+        raise InstallError("cannot find the occupy_relion executable; give it with --exe PATH")
+    return project, _check_executable(found)
+
+
+def _for_relion31(arguments: argparse.Namespace, detected: bool | None, project: Path) -> bool:
+    """Whether to install the 3.1 Schedule: as asked, else as the project (or PATH) says, else not."""
+    if arguments.schedule:
+        return True
+    if arguments.scheme:
+        return False
+    if detected is None:
+        print("occupy_relion install-scheme: cannot tell the RELION version from "
+              f"{project / 'default_pipeline.star'} or the programs on PATH; installing the 4.0/5.0 "
+              "Scheme (use --schedule for RELION 3.1)", file=sys.stderr)
+    return bool(detected)
+
+
 def main(argv: list[str]) -> int:
     """Entry point of ``occupy_relion install-scheme``; returns the exit code."""
     parser = build_parser()
@@ -246,47 +285,19 @@ def main(argv: list[str]) -> int:
         root = shipped_root()
         names = available(root)
         if arguments.list or not arguments.name:
-            for name, (scheme, schedule) in names.items():
-                versions = "GUI" if name == GUI_JOB else ", ".join(
-                    v for v, ok in (("RELION 4.0/5.0 Scheme", scheme), ("RELION 3.1 Schedule", schedule)) if ok)
-                print(f"{name:16s} {DESCRIPTIONS.get(name, '')} [{versions}]")
-            return 0 if arguments.list else _error("say what to install (one of: " + ", ".join(names) + ")")
-        if arguments.name not in names:
-            raise InstallError(f"{arguments.name}: unknown; choose one of: {', '.join(names)}")
-        if arguments.new_name is not None and not re.fullmatch(r"[A-Za-z0-9_-]+", arguments.new_name):
-            raise InstallError(f"--as {arguments.new_name}: use letters, digits, '_' and '-' only")
-        project = Path(arguments.project)
-        if not project.is_dir():
-            raise InstallError(f"--project {project}: not a directory")
-        if arguments.exe:
-            executable = _check_executable(Path(arguments.exe).expanduser().absolute())
-        else:
-            found = default_executable()
-            if found is None:
-                raise InstallError("cannot find the occupy_relion executable; give it with --exe PATH")
-            executable = _check_executable(found)
-
+            return _list(names, arguments.list)
+        project, executable = _checked(arguments, names)
         detected = pipeline_is_relion31(project)
         if detected is None:
             detected = installed_relion_is_31()
         if arguments.name == GUI_JOB:
-            relion31 = True if arguments.schedule else False if arguments.scheme else detected
-            target = install_gui_job(root, project, executable, arguments.force, relion31)
+            gui31 = True if arguments.schedule else False if arguments.scheme else detected  # None: the GUI's own
+            target = install_gui_job(root, project, executable, arguments.force, gui31)
             print(f"Wrote {target} (executable {executable}).\n"
                   "Restart the RELION GUI (or choose Jobs > Load job settings in 3.1): the External job "
                   "is filled in; pick the Class3D _data.star as 'Input particles'.")
             return 0
-
-        if arguments.schedule:
-            relion31 = True
-        elif arguments.scheme:
-            relion31 = False
-        else:
-            relion31 = bool(detected)
-            if detected is None:
-                print("occupy_relion install-scheme: cannot tell the RELION version from "
-                      f"{project / 'default_pipeline.star'} or the programs on PATH; installing the 4.0/5.0 "
-                      "Scheme (use --schedule for RELION 3.1)", file=sys.stderr)
+        relion31 = _for_relion31(arguments, detected, project)
         scheme, schedule = names[arguments.name]
         if (relion31 and not schedule) or (not relion31 and not scheme):
             raise InstallError(f"{arguments.name}: not shipped for RELION {'3.1' if relion31 else '4.0/5.0'}")

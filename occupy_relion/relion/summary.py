@@ -2,7 +2,7 @@
 
 ``data_occupancy_general`` (key-value): the input, the RELION version, every parameter and the
 derived settings shared by all classes.  ``data_occupancy_classes`` (a loop): one row per analysed
-class.  Values a Scheme may branch on carry labels RELION knows (relion.md §5), so its operators
+class.  Values a Scheme may branch on carry labels RELION knows (docs/relion.md §5), so its operators
 (``float=star_table_min``, ``float=star_table_sort_idx``, ``string=read_star`` …) can read them:
 
 ==============================  ====================================================================
@@ -21,6 +21,7 @@ The file is written atomically.
 from __future__ import annotations
 
 import os
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,7 @@ import pandas as pd
 import starfile
 
 from ..atomic import atomic_path
+from ..result import ClassResult
 
 SUMMARY_NAME = "occupancy.star"
 GENERAL_BLOCK = "occupancy_general"
@@ -46,6 +48,8 @@ def star_value(value):
     """A value as it should appear in a STAR file: plain numbers and single-token-safe strings."""
     if value is None:
         return "None"
+    if isinstance(value, Enum):
+        return str(value.value)
     if isinstance(value, (bool, np.bool_)):
         return int(value)
     if isinstance(value, (int, np.integer)):
@@ -100,43 +104,37 @@ def general_table(
     return {label: star_value(value) for label, value in table.items()}
 
 
-def class_row(
-    *,
-    number: int,
-    equalised_path: str,
-    distribution: float | None,
-    resolution: float | None,
-    input_path: str,
-    scale_path: str,
-    confidence_path: str,
-    extra_paths: dict[str, str],
-    statistics: dict,
-    settings: dict,
-    seconds: float,
-) -> dict:
+#: per-class settings written as ``_occupy<Name>`` columns, in this order
+CLASS_SETTINGS = ("solvent_mean", "solvent_sd", "solvent_fraction", "solvent_region", "noise_floor",
+                  "noise_floor_source", "reference_value", "reference_position_angstrom")
+
+#: statistics written as ``_occupy<Name>`` columns (mean and sd have RELION labels)
+CLASS_STATISTICS = ("scale_median", "scale_p05", "scale_p95", "partial_fraction", "molecule_voxels")
+
+
+def class_row(result: ClassResult) -> dict:
     """One row of the per-class table (keys are labels without the leading underscore)."""
-    if resolution is None:
-        resolution = UNKNOWN_RESOLUTION
+    resolution = UNKNOWN_RESOLUTION if result.resolution is None else result.resolution
+    outputs, statistics = result.outputs, result.statistics
     row = {
-        "rlnClassNumber": int(number),
-        "rlnReferenceImage": equalised_path,
-        "rlnClassDistribution": 1.0 if distribution is None else float(distribution),
+        "rlnClassNumber": int(result.number),
+        "rlnReferenceImage": outputs.equalised,
+        "rlnClassDistribution": 1.0 if result.distribution is None else float(result.distribution),
         "rlnEstimatedResolution": float(resolution),
-        "rlnAverageValue": statistics.get("scale_mean", 0.0),
-        "rlnStandardDeviationValue": statistics.get("scale_sd", 0.0),
-        "occupyInputMap": input_path,
-        "occupyScaleMap": scale_path,
-        "occupyConfidenceMap": confidence_path,
+        "rlnAverageValue": statistics.scale_mean,
+        "rlnStandardDeviationValue": statistics.scale_sd,
+        "occupyInputMap": result.input_path,
+        "occupyScaleMap": outputs.scale,
+        "occupyConfidenceMap": outputs.confidence,
     }
-    for name, path in extra_paths.items():
-        row["occupy" + camel(name) + "Map"] = path
-    for name in ("scale_median", "scale_p05", "scale_p95", "partial_fraction", "molecule_voxels"):
-        row["occupy" + camel(name)] = statistics.get(name, 0)
-    for name in ("solvent_mean", "solvent_sd", "solvent_fraction", "solvent_region", "noise_floor",
-                 "noise_floor_source", "reference_value", "reference_position_angstrom"):
-        if name in settings:
-            row["occupy" + camel(name)] = settings[name]
-    row["occupySeconds"] = round(float(seconds), 3)
+    for kind, path in outputs.modified():
+        if kind != "equalised":
+            row["occupy" + camel(kind) + "Map"] = path
+    for name in CLASS_STATISTICS:
+        row["occupy" + camel(name)] = getattr(statistics, name)
+    for name in CLASS_SETTINGS:
+        row["occupy" + camel(name)] = getattr(result.settings, name)
+    row["occupySeconds"] = round(float(result.seconds), 3)
     return {label: star_value(value) for label, value in row.items()}
 
 

@@ -14,9 +14,6 @@ from pathlib import Path
 
 from ..errors import InputError
 
-#: versions whose node conventions we know, oldest first
-KNOWN = ("3.1", "4.0", "5.0")
-
 #: assumed when nothing tells us (labels for 4.0 and 5.0 agree for every node we write)
 DEFAULT = "5.0"
 
@@ -27,12 +24,8 @@ _VERSION_LINE = re.compile(r"^#\s*version\s+(\d+)")
 class RelionVersion:
     """A RELION major.minor version and how we know it."""
 
-    version: str  # one of KNOWN
+    version: str  # "3.1", "4.0" or "5.0": the versions whose node conventions we know
     source: str  # e.g. "default_pipeline.star", "--relion_version", "default"
-
-    @property
-    def major(self) -> int:
-        return int(self.version.split(".")[0])
 
 
 def parse_version(text: str) -> str:

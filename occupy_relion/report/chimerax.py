@@ -8,7 +8,7 @@ strength; the equalised maps are listed (commented out) for whoever wants them. 
 opened for the colouring and hidden.  The classes are tiled side by side in class order.
 
 Contour rule, the same for every class: the level of each class is its solvent mean + 3 sd of the
-solvent noise of its own full-resolution map (:data:`~occupy_relion.report.CONTOUR_SIGMAS`), i.e.
+solvent noise of its own full-resolution map (:data:`~occupy_relion.report.summary.CONTOUR_SIGMAS`), i.e.
 "3 σ above the solvent", which removes nearly all noise whatever the class's signal, so classes
 with less density really look weaker.  A class whose noise could not be measured falls back to
 its low-passed solvent statistics; the numbers are written on each line so they can be changed.
@@ -23,12 +23,32 @@ script is written are named.
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import CONTOUR_SIGMAS, SCRIPT_NAME, ClassSummary
-from .style import VIRIDIS_STOPS, chimerax_palette, fmt, is_missing
+from ..result import ClassResult
+from ..text import fmt
+from . import SCRIPT_NAME
+from .style import VIRIDIS_STOPS, chimerax_palette
+from .summary import CONTOUR_SIGMAS
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """A class the script shows: which map, coloured by which scale map, at which level."""
+
+    number: int
+    path: str  # relative to the job directory
+    label: str  # "input map" or "equalised map"
+    scale: str | None  # the scale map, relative to the job directory; None: shown uncoloured
+    level: float
+    rule: str  # how the level was derived
+
+    @property
+    def name(self) -> str:
+        return f"class {self.number}"
 
 
 def _relative_to_job(path: str, job_dir: Path, project_dir: Path) -> tuple[str, Path]:
@@ -44,19 +64,17 @@ def _relative_to_job(path: str, job_dir: Path, project_dir: Path) -> tuple[str, 
     return Path(name).as_posix(), target
 
 
+def _existing(path: str | None, job_dir: Path, project_dir: Path) -> str | None:
+    """The script's name of a map that exists, or None."""
+    if not path:
+        return None
+    name, real = _relative_to_job(path, job_dir, project_dir)
+    return name if real.is_file() else None
+
+
 def _quoted(text: str) -> str:
     """A ChimeraX command argument (paths and names may contain spaces)."""
     return '"' + text.replace('"', "'") + '"'
-
-
-def _level(summary: ClassSummary) -> tuple[float | None, str]:
-    """The contour level of a class and how it was derived."""
-    if not is_missing(summary.contour_level) and math.isfinite(summary.contour_level):
-        return float(summary.contour_level), f"solvent mean + {CONTOUR_SIGMAS:g} × solvent noise sd"
-    mean, sd = summary.settings.get("solvent_mean"), summary.settings.get("solvent_sd")
-    if not is_missing(mean) and not is_missing(sd) and math.isfinite(float(mean) + float(sd)):
-        return float(mean) + CONTOUR_SIGMAS * float(sd), f"solvent mean + {CONTOUR_SIGMAS:g} × low-passed solvent sd"
-    return None, "ChimeraX's default level"
 
 
 def _model_range(ids: list[int]) -> str:
@@ -68,41 +86,33 @@ def _model_range(ids: list[int]) -> str:
     return "#" + ",".join(str(i) for i in ids)
 
 
-def chimerax_script(classes: list[ClassSummary], *, job_dir, project_dir) -> str:
-    """The text of ``occupy.cxc`` for ``classes`` (paths resolved against ``project_dir``)."""
-    job_dir, project_dir = Path(job_dir), Path(project_dir)
-    palette = chimerax_palette()
-    shown = []  # (summary, display name, display label, scale name or None, level, level rule)
-    notes, equalised_lines = [], []
-    for summary in classes:
-        tag = f"class {summary.number}"
-        candidates = [(summary.input_path, "input map"), (summary.equalised_path, "equalised map")]
-        display = None
-        for path, label in candidates:
-            if path:
-                name, real = _relative_to_job(path, job_dir, project_dir)
-                if real.is_file():
-                    display = (name, label)
-                    break
-        if display is None:
+def _choose(classes: Sequence[ClassResult], job_dir: Path,
+            project_dir: Path) -> tuple[list[_Shown], list[str], list[str]]:
+    """(classes shown, notes about the others, commented-out lines opening the equalised maps)."""
+    shown, notes, equalised_lines = [], [], []
+    for result in classes:
+        tag = f"class {result.number}"
+        input_name = _existing(result.input_path, job_dir, project_dir)
+        equalised_name = _existing(result.outputs.equalised, job_dir, project_dir)
+        if input_name is None and equalised_name is None:
             notes.append(f"# {tag}: neither its input nor its equalised map exists; not shown")
             continue
-        scale = None
-        if summary.scale_path:
-            name, real = _relative_to_job(summary.scale_path, job_dir, project_dir)
-            scale = name if real.is_file() else None
+        scale = _existing(result.outputs.scale, job_dir, project_dir)
         if scale is None:
             notes.append(f"# {tag}: no scale map; shown uncoloured")
-        if display[1] == "input map" and summary.equalised_path:
-            name, real = _relative_to_job(summary.equalised_path, job_dir, project_dir)
-            if real.is_file():
-                equalised_lines.append(f"# open {_quoted(name)} name {_quoted(tag + ' equalised')}")
-        if display[1] != "input map":
+        if input_name is not None and equalised_name is not None:
+            equalised_lines.append(f"# open {_quoted(equalised_name)} name {_quoted(tag + ' equalised')}")
+        if input_name is None:
             notes.append(f"# {tag}: its input map is missing; its equalised map is shown instead")
-        level, rule = _level(summary)
-        shown.append((summary, display[0], display[1], scale, level, rule))
+        view = result.view
+        shown.append(_Shown(result.number, input_name or equalised_name or "",
+                            "input map" if input_name else "equalised map", scale, view.contour_level,
+                            f"solvent mean + {CONTOUR_SIGMAS:g} × {view.contour_basis}"))
+    return shown, notes, equalised_lines
 
-    lines = [
+
+def _preamble(job_dir: Path) -> list[str]:
+    return [
         f"# {SCRIPT_NAME}, written by occupy_relion: every class coloured by its local scale",
         "# (relative occupancy; 0 = empty, 1 = as strong as the best-ordered part of the map).",
         "#",
@@ -117,56 +127,57 @@ def chimerax_script(classes: list[ClassSummary], *, job_dir, project_dir) -> str
         f"# class: its solvent mean + {CONTOUR_SIGMAS:g} × its solvent noise sd (level on each line).",
         "# Note: this script first closes every model already open in ChimeraX.",
     ]
-    if not shown:
-        lines += ["#", "# No class map exists, so there is nothing to show."]
-        lines += notes
-        return "\n".join(lines) + "\n"
-    lines += notes
-    count = len(shown)
-    display_ids = list(range(1, count + 1))
-    scale_ids = {}
-    next_id = count + 1
-    for summary, _name, _label, scale, _level_value, _rule in shown:
-        if scale is not None:
-            scale_ids[summary.number] = next_id
-            next_id += 1
-    lines += ["", "close", "set bgColor white", "lighting soft", "", "# the class maps (shown)"]
-    for model, (summary, name, label, _scale, _level_value, _rule) in zip(display_ids, shown):
-        lines.append(f"open {_quoted(name)} name {_quoted(f'class {summary.number}')}")
+
+
+def _commands(shown: list[_Shown]) -> list[str]:
+    """Open, contour, tile and colour the shown classes (model i is shown[i - 1]; scale maps follow)."""
+    display_ids = list(range(1, len(shown) + 1))
+    scale_ids: dict[int, int] = {}
+    for entry in shown:
+        if entry.scale is not None:
+            scale_ids[entry.number] = len(shown) + len(scale_ids) + 1
+    lines = ["", "close", "set bgColor white", "lighting soft", "", "# the class maps (shown)"]
+    lines += [f"open {_quoted(entry.path)} name {_quoted(entry.name)}" for entry in shown]
     if scale_ids:
         lines += ["", "# their scale maps (hidden: only used for the colouring)"]
-        for summary, _name, _label, scale, _level_value, _rule in shown:
-            if scale is not None:
-                lines.append(f"open {_quoted(scale)} name {_quoted(f'class {summary.number} scale')}")
+        lines += [f"open {_quoted(entry.scale)} name {_quoted(entry.name + ' scale')}"
+                  for entry in shown if entry.scale is not None]
         lines.append(f"hide {_model_range(sorted(scale_ids.values()))} models")
     lines += ["", "# the same contour rule for every class (ChimeraX has no end-of-line comments: rules above)"]
-    for model, (summary, _name, label, _scale, level, rule) in zip(display_ids, shown):
-        lines.append(f"# class {summary.number} ({label}): {rule}")
-        option = f" level {level:.6g}" if level is not None else ""
-        lines.append(f"volume #{model}{option} style surface step 1")
-    if count > 1:
+    for model, entry in zip(display_ids, shown):
+        lines += [f"# {entry.name} ({entry.label}): {entry.rule}",
+                  f"volume #{model} level {entry.level:.6g} style surface step 1"]
+    if len(shown) > 1:
         lines += ["", "# side by side in class order (rows from the top left); scale maps follow their class",
                   f"tile {_model_range(display_ids)}"]
-        for model, (summary, *_rest) in zip(display_ids, shown):
-            if summary.number in scale_ids:
-                lines.append(f"view position #{scale_ids[summary.number]} sameAsModels #{model}")
+        lines += [f"view position #{scale_ids[entry.number]} sameAsModels #{model}"
+                  for model, entry in zip(display_ids, shown) if entry.number in scale_ids]
     if scale_ids:
         lines += ["", "# colour by scale: one palette, fixed range 0-1"]
-        for model, (summary, *_rest) in zip(display_ids, shown):
-            if summary.number in scale_ids:
-                lines.append(f"color sample #{model} map #{scale_ids[summary.number]} palette {palette} range 0,1")
+        lines += [f"color sample #{model} map #{scale_ids[entry.number]} palette {chimerax_palette()} range 0,1"
+                  for model, entry in zip(display_ids, shown) if entry.number in scale_ids]
         key = " ".join(f"{colour}:{value:g}" for value, colour in VIRIDIS_STOPS)
-        lines += ["", "# one colour key for all classes",
-                  f"key {key} pos 0.88,0.08 size 0.025,0.4",
+        lines += ["", "# one colour key for all classes", f"key {key} pos 0.88,0.08 size 0.025,0.4",
                   '2dlabels text "scale (relative occupancy)" xpos 0.70 ypos 0.03 size 16 color black']
-    order = ", ".join(str(s.number) for s, *_rest in shown)
-    lines += ['', f'2dlabels text {_quoted("classes " + order + " (in this order)")} xpos 0.02 ypos 0.95 size 16 color black',
-              "view"]
+    order = ", ".join(str(entry.number) for entry in shown)
+    lines += ["", f"2dlabels text {_quoted('classes ' + order + ' (in this order)')} xpos 0.02 ypos 0.95 size 16 "
+              "color black", "view"]
+    return lines
+
+
+def chimerax_script(classes: Sequence[ClassResult], *, job_dir: str | os.PathLike,
+                    project_dir: str | os.PathLike) -> str:
+    """The text of ``occupy.cxc`` for ``classes`` (paths resolved against ``project_dir``)."""
+    job_dir, project_dir = Path(job_dir), Path(project_dir)
+    shown, notes, equalised_lines = _choose(classes, job_dir, project_dir)
+    lines = _preamble(job_dir)
+    if not shown:
+        return "\n".join([*lines, "#", "# No class map exists, so there is nothing to show.", *notes]) + "\n"
+    lines += notes + _commands(shown)
     if equalised_lines:
         lines += ["", "# The equalised maps (every region brought to full strength), to open instead:"]
         lines += equalised_lines
-    spec = _model_range(display_ids)
+    spec = _model_range(list(range(1, len(shown) + 1)))
     lines += ["", f"# Levels used (for one common level instead:  volume {spec} level <value>):"]
-    for summary, *_rest, level, rule in shown:
-        lines.append(f"#   class {summary.number}: {fmt(level)}  ({rule})")
+    lines += [f"#   {entry.name}: {fmt(entry.level)}  ({entry.rule})" for entry in shown]
     return "\n".join(lines) + "\n"

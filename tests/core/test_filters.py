@@ -6,15 +6,17 @@ from occupy_relion.core import filters
 
 
 def _fft_reference(volume: np.ndarray, shape) -> np.ndarray:
-    """Resampling by a full 3D FFT, keeping the frequencies both grids share."""
+    """Resampling by a full 3D FFT, from the definition: keep the frequencies k (cycles per box) that both
+    grids hold unambiguously, |k| < min(n_old, n_new) / 2 (every k when the size stays)."""
     spectrum = np.fft.fftn(volume)
     out = np.zeros(shape, complex)
-    axes = []
+    old_index, new_index = [], []
     for old, new in zip(volume.shape, shape):
-        pos, neg = filters._shared_frequencies(old, new)
-        axes.append(list(range(pos)) + list(range(-neg, 0)))
-    index = np.ix_(*axes)
-    out[index] = spectrum[index]
+        k = np.round(np.fft.fftfreq(old) * old).astype(int)
+        kept = k if old == new else k[np.abs(k) < min(old, new) / 2]
+        old_index.append(kept % old)
+        new_index.append(kept % new)
+    out[np.ix_(*new_index)] = spectrum[np.ix_(*old_index)]
     return np.fft.ifftn(out).real * np.prod(shape) / volume.size
 
 
@@ -56,7 +58,8 @@ def test_ball_maximum_equals_a_footprint_maximum_filter():
     r1 = max(abs(b) for _, b, _ in runs)
     r2 = max(h for _, _, h in runs)
     grid = np.indices((2 * r0 + 1, 2 * r1 + 1, 2 * r2 + 1)).astype(float)
-    footprint = ((grid[0] - r0) * spacing[0]) ** 2 + ((grid[1] - r1) * spacing[1]) ** 2 + ((grid[2] - r2) * spacing[2]) ** 2 <= (radius * filters.BALL_TOLERANCE) ** 2
+    distance2 = sum(((grid[k] - r) * spacing[k]) ** 2 for k, r in enumerate((r0, r1, r2)))
+    footprint = distance2 <= (radius * filters.BALL_TOLERANCE) ** 2
     expected = ndimage.maximum_filter(volume, footprint=footprint, mode="wrap")
     np.testing.assert_array_equal(filters.ball_maximum(volume, radius, spacing, threads=2), expected)
     assert filters.ball_voxel_count(radius, spacing) == footprint.sum()
@@ -70,7 +73,7 @@ def test_upsample_matches_trilinear_interpolation():
     coords = [c * n / m for c, n, m in zip(coords, coarse.shape, shape)]
     expected = ndimage.map_coordinates(np.pad(coarse, ((0, 1),) * 3, mode="wrap"), coords, order=1)
     np.testing.assert_allclose(out, expected, atol=1e-6)
-    np.testing.assert_array_equal(filters.interpolate_rows(coarse, shape, 5, 9), out[5:9])
+    np.testing.assert_array_equal(filters.RowInterpolator(coarse, shape).rows(5, 9), out[5:9])
 
 
 def test_lookup_uniform_matches_interp():

@@ -4,7 +4,16 @@ from scipy import ndimage
 
 from occupy_relion import synthetic
 from occupy_relion.core import (
-    MapError, ScaleParameters, estimate_scale, filters, joint_reference, measure, molecule_scale, normalise, scale_statistics,
+    MapError,
+    NoiseFloorSource,
+    ScaleParameters,
+    estimate_scale,
+    filters,
+    joint_reference,
+    measure,
+    molecule_scale,
+    normalise,
+    scale_statistics,
 )
 
 from .conftest import MODERATE_NOISE, domain_medians
@@ -77,12 +86,12 @@ def test_another_pixel_size_keeps_the_scale(moderate_map):
 def test_settings_are_derived_in_angstrom(small_map):
     est = estimate_scale(small_map, 1.5)
     s = est.settings
-    assert s["lowpass_angstrom"] == 8.0 and s["kernel_radius_angstrom"] == 4.0 and s["tile_angstrom"] == 16.0
-    assert s["working_pixel_angstrom"] == pytest.approx(2.0, rel=0.05)
-    assert s["kernel_voxels"] == 33 and 0.9 < s["tau"] < 0.95
-    for key in ("reference_value", "reference_position_angstrom", "noise_floor", "solvent_mean", "solvent_sd"):
-        assert key in s
-    assert estimate_scale(small_map, 3.0).settings["lowpass_angstrom"] == 9.0  # 3 × pixel size
+    assert s.lowpass_angstrom == 8.0 and s.kernel_radius_angstrom == 4.0 and s.tile_angstrom == 16.0
+    assert s.working_pixel_angstrom == pytest.approx(2.0, rel=0.05)
+    assert s.kernel_voxels == 33 and 0.9 < s.tau < 0.95
+    assert s.reference_value > 0 and s.noise_floor > 0 and s.solvent_sd > 0 and not s.reference_is_joint
+    assert len(s.reference_position_angstrom) == 3
+    assert estimate_scale(small_map, 3.0).settings.lowpass_angstrom == 9.0  # 3 × pixel size
     assert est.scale.shape == small_map.shape and np.isfinite(est.scale).all()
 
 
@@ -120,7 +129,8 @@ def test_a_mask_of_either_polarity_gives_the_same_solvent(moderate_map, polarity
     plain = measure(volume, 1.0)
     masked = measure(volume, 1.0, mask=mask.astype(np.float32))
     assert masked.solvent.region in ("outside the molecular mask", "inside the solvent mask")
-    assert masked.solvent.region == ("outside the molecular mask" if polarity == "molecule" else "inside the solvent mask")
+    expected = "outside the molecular mask" if polarity == "molecule" else "inside the solvent mask"
+    assert masked.solvent.region == expected
     assert masked.solvent.sd == pytest.approx(plain.solvent.sd, rel=0.1)
 
 
@@ -128,7 +138,7 @@ def test_a_noise_map_sets_the_noise_floor(moderate_map):
     volume, _, labels = moderate_map
     noise = synthetic.correlated_noise(volume.shape, 1.0, float(np.std(volume[labels == 0])), seed=11)
     m = measure(volume, 1.0, noise=noise)
-    assert m.settings["noise_floor_source"] == "noise map"
+    assert m.settings.noise_floor_source is NoiseFloorSource.NOISE_MAP
     rel = relative(normalise(m).scale, labels)
     assert abs(rel[1] - 0.5) <= 0.05 and abs(rel[2] - 0.25) <= 0.05
 
@@ -166,7 +176,7 @@ def test_pure_noise_gives_finite_output_and_a_warning():
     noise = synthetic.correlated_noise((48, 48, 48), 1.0, 1.0, seed=5)
     est = estimate_scale(noise, 1.0)
     assert np.isfinite(est.scale).all() and np.isfinite(est.confidence).all()
-    assert any("almost no density" in w for w in est.settings["warnings"])
+    assert any("almost no density" in w for w in est.settings.warnings)
 
 
 def test_abort_check_stops_the_estimate(small_map):

@@ -180,4 +180,5 @@ def test_model_from_outside_the_project(relion31_copy, tmp_path, in_project):
     in_project(elsewhere)
     inputs = load_inputs(model=str(relion31_copy / "Class3D/job003/run_it010_model.star"))
     assert all(Path(c.map_path).exists() for c in inputs.classes)
-    assert inputs.classes[0].listed_path == "Class3D/job003/run_it010_class001.mrc"
+    listed = relion31_copy / "Class3D/job003/run_it010_class001.mrc"
+    assert Path(inputs.classes[0].map_path).resolve() == listed.resolve()

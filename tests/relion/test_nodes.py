@@ -37,6 +37,8 @@ def test_same_layout_as_relion50_registered(shared_relion, tmp_path):
 def test_relion31_leaves_out_what_it_cannot_take(tmp_path):
     text = format_nodes(NODES, "3.1")
     assert "occupancy.star" not in text
+    rows = [line.split() for line in text.splitlines() if line.startswith("External/")]
+    assert [row[1] for row in rows] == ["6", "12", "13"]  # 3.1 reads the type as an integer
     table = starfile.read(write_output_nodes(tmp_path, NODES, "3.1"))
     assert list(table["rlnPipeLineNodeType"]) == [6, 12, 13]
     assert "data_output_nodes" in text and not list(tmp_path.glob(".occupy-tmp-*"))

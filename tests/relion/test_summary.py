@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
 from occupy_relion.relion.summary import (
-    CLASSES_BLOCK, GENERAL_BLOCK, class_row, general_table, read_summary, star_value, write_summary)
+    CLASSES_BLOCK,
+    GENERAL_BLOCK,
+    class_row,
+    general_table,
+    read_summary,
+    star_value,
+    write_summary,
+)
+from occupy_relion.result import ClassOutputs
 
 #: labels of RELION 3.1.3, 4.0.2 and 5.0.1 (EMDL::addLabel) used for values a Scheme may read
 RELION_LABELS = {"rlnClassNumber", "rlnReferenceImage", "rlnClassDistribution", "rlnEstimatedResolution",
                  "rlnAverageValue", "rlnStandardDeviationValue", "rlnModelStarFile", "rlnNrClasses", "rlnPixelSize"}
 
 
-def _row(number, mean, **extra):
-    return class_row(
-        number=number, equalised_path=f"External/job012/class{number:03d}_equalised.mrc", distribution=0.5,
-        resolution=None, input_path=f"Class3D/job008/run_it025_class{number:03d}.mrc",
-        scale_path=f"External/job012/class{number:03d}_scale.mrc",
-        confidence_path=f"External/job012/class{number:03d}_confidence.mrc", extra_paths=extra,
-        statistics={"scale_mean": mean, "scale_sd": 0.1, "scale_median": mean, "scale_p05": 0.1, "scale_p95": 0.9,
-                    "partial_fraction": 0.2, "molecule_voxels": 1000},
-        settings={"solvent_mean": 0.01, "noise_floor_source": "solvent voxels",
-                  "reference_position_angstrom": (1.0, 2.0, 3.0)},
-        seconds=1.23456,
-    )
+def _row(template, number, mean, attenuated=None):
+    outputs = ClassOutputs(scale=f"External/job012/class{number:03d}_scale.mrc",
+                           confidence=f"External/job012/class{number:03d}_confidence.mrc",
+                           equalised=f"External/job012/class{number:03d}_equalised.mrc", attenuated=attenuated)
+    result = replace(template, number=number, resolution=None, outputs=outputs, seconds=1.23456,
+                     statistics=replace(template.statistics, scale_mean=mean))
+    return class_row(result)
 
 
-def test_round_trip(tmp_path):
+def test_round_trip(tmp_path, class_result):
     general = general_table(
         input_description="--in_parts Class3D/job008/run_it025_data.star -> Class3D/job008/run_it025_model.star",
         input_kind="Class3D", model_path="Class3D/job008/run_it025_model.star", relion_version="5.0",
@@ -37,8 +41,8 @@ def test_round_trip(tmp_path):
         settings={"lowpass_angstrom": 8.0, "working_shape": (10, 10, 10)}, joint_reference=0.25,
         program_version="0.1.0",
     )
-    rows = [_row(1, 0.8, attenuated="External/job012/class001_attenuated.mrc"),
-            _row(2, 0.4, attenuated="External/job012/class002_attenuated.mrc")]
+    rows = [_row(class_result, 1, 0.8, attenuated="External/job012/class001_attenuated.mrc"),
+            _row(class_result, 2, 0.4, attenuated="External/job012/class002_attenuated.mrc")]
     path = write_summary(tmp_path / "occupancy.star", general, rows)
     text = path.read_text()
     assert f"data_{GENERAL_BLOCK}" in text and f"data_{CLASSES_BLOCK}" in text
@@ -51,6 +55,9 @@ def test_round_trip(tmp_path):
     assert list(classes["rlnAverageValue"]) == pytest.approx([0.8, 0.4])
     assert list(classes["rlnEstimatedResolution"]) == [999.0]*2  # unknown, as RELION writes it
     assert classes["occupyAttenuatedMap"][1] == "External/job012/class002_attenuated.mrc"
+    assert classes["occupySolventRegion"][0] == class_result.settings.solvent_region.value  # an enum, as its words
+    assert classes["occupyNoiseFloorSource"][0] == "solvent voxels"
+    assert classes["occupySeconds"][0] == pytest.approx(1.235)
     assert RELION_LABELS <= set(classes.columns) | set(general_back)
     assert not list(tmp_path.glob(".occupy-tmp-*"))
 

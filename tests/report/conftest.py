@@ -1,18 +1,17 @@
-"""A small project with three processed classes (synthetic maps, fixed seeds) and their summaries."""
+"""A small project with three processed classes (synthetic maps, fixed seeds) and their results."""
 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
-import mrcfile
-import numpy as np
 import pytest
 
-from occupy_relion.core import ModifyParameters, ScaleParameters, measure, modify_map, normalise, scale_statistics
-from occupy_relion.report import ClassSummary, summarise_class
+from occupy_relion.relion.version import RelionVersion
+from occupy_relion.result import ClassResult, RunDescription
 from occupy_relion.synthetic import noisy_map
+
+from ..conftest import process_class, write_mrc
 
 BOX = 48
 PIXEL = 1.5
@@ -21,65 +20,34 @@ DISTRIBUTIONS = (0.5, 0.3, 0.2)
 JOB = "External/job012"
 
 
-@dataclass
-class Processed:
-    """What the job has after processing one class: its maps and the estimate."""
-
-    number: int
-    volume: np.ndarray
-    estimate: object
-    equalised: np.ndarray
-    statistics: dict
-
-
-def _write(path: Path, data: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with mrcfile.new(path, overwrite=True) as handle:
-        handle.set_data(np.asarray(data, np.float32))
-        handle.voxel_size = PIXEL
-
-
 @pytest.fixture(scope="session")
-def processed() -> list[Processed]:
-    """Three classes at 48³: all domains full, partial domains, one domain missing."""
+def processed():
+    """Three classes at 48³ through the job's pipeline: all domains full, partial domains, one domain missing.
+
+    (input map, ProcessedClass) per class.
+    """
     out = []
     for number, occupancy in enumerate(OCCUPANCIES, start=1):
         volume, _particle = noisy_map((BOX,) * 3, PIXEL, 0.5, occupancy, seed=10 + number)
-        estimate = normalise(measure(volume, PIXEL, ScaleParameters()))
-        equalised = modify_map(volume, estimate, PIXEL, ModifyParameters())["equalised"]
-        out.append(Processed(number, volume, estimate, equalised, scale_statistics(estimate.scale, estimate.confidence)))
+        out.append((volume, process_class(volume, PIXEL, number, job=JOB + "/", distribution=DISTRIBUTIONS[number - 1],
+                                          resolution=6.0 + number, seconds=0.5 * number)))
     return out
 
 
-def class_paths(number: int) -> dict[str, str]:
-    """Project-relative paths of one class, as the job names them."""
-    return {
-        "input_path": f"Class3D/job008/run_it025_class{number:03d}.mrc",
-        "scale_path": f"{JOB}/class{number:03d}_scale.mrc",
-        "confidence_path": f"{JOB}/class{number:03d}_confidence.mrc",
-        "equalised_path": f"{JOB}/class{number:03d}_equalised.mrc",
-    }
-
-
 @pytest.fixture(scope="session")
-def summaries(processed) -> list[ClassSummary]:
-    return [
-        summarise_class(p.number, p.volume, p.estimate, p.equalised, p.statistics, **class_paths(p.number),
-                        distribution=DISTRIBUTIONS[p.number - 1], resolution=6.0 + p.number, pixel_size=PIXEL,
-                        seconds=0.5 * p.number)
-        for p in processed
-    ]
+def results(processed) -> list[ClassResult]:
+    return [p.result for _volume, p in processed]
 
 
 @pytest.fixture(scope="session")
 def _project_template(tmp_path_factory, processed) -> Path:
     root = tmp_path_factory.mktemp("project_template")
-    for p in processed:
-        paths = class_paths(p.number)
-        _write(root / paths["input_path"], p.volume)
-        _write(root / paths["scale_path"], p.estimate.scale)
-        _write(root / paths["confidence_path"], p.estimate.confidence)
-        _write(root / paths["equalised_path"], p.equalised)
+    for volume, p in processed:
+        write_mrc(root / p.result.input_path, volume, PIXEL)
+        outputs = p.result.outputs
+        for kind, path in (("scale", outputs.scale), ("confidence", outputs.confidence),
+                           ("equalised", outputs.equalised)):
+            write_mrc(root / path, p.maps[kind], PIXEL)
     return root
 
 
@@ -97,17 +65,20 @@ def job() -> str:
     return JOB
 
 
-@pytest.fixture
-def paths_of():
-    """class number -> its project-relative paths."""
-    return class_paths
+def run_description(joint: bool = False, reference: float | None = None) -> RunDescription:
+    """What the job would tell the report about a run."""
+    return RunDescription(
+        input="Class3D/job008/run_it025_data.star", input_kind="Class3D",
+        model_path="Class3D/job008/run_it025_model.star",
+        relion_version=RelionVersion("3.1", "default_pipeline.star"), job_dir=JOB + "/",
+        command_line=f"occupy_relion --o {JOB}/ --in_parts Class3D/job008/run_it025_data.star --j 1",
+        pixel_size=PIXEL, parameters=(("mode", "occupancy"), ("amplify", float("inf")), ("threads", 1)),
+        joint=joint, joint_reference=reference,
+    )
 
 
 @pytest.fixture
-def run_info() -> dict:
-    return {
-        "input": "Class3D/job008/run_it025_data.star",
-        "RELION version": "3.1 (default_pipeline.star)",
-        "command line": f"occupy_relion --o {JOB}/ --in_parts Class3D/job008/run_it025_data.star --j 1",
-        "parameters": {"mode": "occupancy", "amplify γ": float("inf"), "threads": 1},
-    }
+def run() -> RunDescription:
+    return run_description()
+
+

@@ -1,22 +1,25 @@
-"""write_report: the PDF's pages, atomic writing, the job's view of the files; summarise_class."""
+"""write_report: the PDF's pages, atomic writing, the job's view of the files; the summary step."""
 
 from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 
 import matplotlib
 import numpy as np
 import pytest
 from pypdf import PdfReader
 
-import occupy_relion.report as report
 import occupy_relion.report.chimerax as chimerax_module
 import occupy_relion.report.pdf as pdf_module
-from occupy_relion.report import CONTOUR_SIGMAS, ClassSummary, solvent_noise_sd, write_report
+from occupy_relion.atomic import TEMP_PREFIX
+from occupy_relion.report import write_report
+from occupy_relion.report.summary import CONTOUR_SIGMAS, SCALE_BINS, solvent_noise_sd
+from occupy_relion.result import ScaleHistogram
+from occupy_relion.synthetic import noisy_map, render
 
-BOX = 48  # as in conftest.py
-JOB = "External/job012"
+from .conftest import BOX, JOB, OCCUPANCIES, PIXEL, run_description
 
 
 def _pages(path) -> int:
@@ -24,53 +27,69 @@ def _pages(path) -> int:
 
 
 @pytest.mark.parametrize("joint, expected", [(False, 4), (True, 5)])
-def test_pdf_has_one_page_per_class_plus_summary_and_joint(project, summaries, run_info, joint, expected):
-    written = write_report(project / JOB, run_info, summaries, joint=joint, project_dir=project)
+def test_pdf_has_one_page_per_class_plus_summary_and_joint(project, results, joint, expected):
+    run = run_description(joint, 0.5 if joint else None)
+    written = write_report(project / JOB, run, results, project_dir=project)
     assert [p.name for p in written] == ["logfile.pdf", "occupy.cxc"]
     assert _pages(project / JOB / "logfile.pdf") == expected
     metadata = PdfReader(str(project / JOB / "logfile.pdf")).metadata
     assert metadata.get("/Creator") == "occupy_relion"
 
 
-def test_pdf_with_no_class_has_the_summary_page_only(project, run_info):
-    write_report(project / JOB, run_info, [], joint=False, project_dir=project)
+def test_pdf_shows_the_results_numbers(project, results):
+    """The class table and the class pages print the results' own numbers (not recomputed ones)."""
+    write_report(project / JOB, run_description(), results, project_dir=project)
+    pages = [page.extract_text() for page in PdfReader(str(project / JOB / "logfile.pdf")).pages]
+    for result in results:
+        assert f"{result.statistics.scale_median:.3f}" in pages[0]
+        assert f"{100 * result.view.molecule_fraction:.1f}" in pages[0]
+        assert result.settings.noise_floor_source.label in pages[result.number]
+    assert "box outside the flattened solvent" not in pages[1]  # no flattened solvent in these maps
+
+
+def test_pdf_with_no_class_has_the_summary_page_only(project):
+    write_report(project / JOB, run_description(), [], project_dir=project)
     assert _pages(project / JOB / "logfile.pdf") == 1
-    write_report(project / JOB, run_info, [], joint=True, project_dir=project)
+    write_report(project / JOB, run_description(joint=True), [], project_dir=project)
     assert _pages(project / JOB / "logfile.pdf") == 2
     assert "nothing to show" in (project / JOB / "occupy.cxc").read_text()
 
 
-def test_hand_made_summary_without_optional_fields(project, run_info):
-    """Only the required fields: no slices, histograms or statistics; still one page per class."""
-    bare = ClassSummary(number=4, input_path="Class3D/job008/run_it025_class004.mrc", scale_path="",
-                        confidence_path="", equalised_path="", distribution=None, resolution=None, pixel_size=1.0)
-    write_report(project / JOB, run_info, [bare], joint=True, project_dir=project)
-    assert _pages(project / JOB / "logfile.pdf") == 3
+def test_class_without_molecule_still_gets_its_pages(project, results):
+    """An empty molecule (no voxel of confidence ≥ 0.5): its page says so, the joint page leaves it out."""
+    empty = ScaleHistogram(edges=np.linspace(0, 1, SCALE_BINS + 1), percent=np.zeros(SCALE_BINS), percentiles=None)
+    bare = replace(results[0], number=4, statistics=replace(results[0].statistics, molecule_voxels=0),
+                   view=replace(results[0].view, scale=empty))
+    write_report(project / JOB, run_description(joint=True, reference=0.5), [bare], project_dir=project)
+    pages = PdfReader(str(project / JOB / "logfile.pdf")).pages
+    assert len(pages) == 3
+    assert "no molecule voxels" in pages[1].extract_text()
+    assert "no class has molecule voxels" in pages[2].extract_text()
 
 
-def test_classes_are_ordered_by_number(project, summaries, run_info):
-    write_report(project / JOB, run_info, list(reversed(summaries)), project_dir=project)
+def test_classes_are_ordered_by_number(project, results, run):
+    write_report(project / JOB, run, list(reversed(results)), project_dir=project)
     script = (project / JOB / "occupy.cxc").read_text()
     assert script.index('name "class 1"') < script.index('name "class 2"') < script.index('name "class 3"')
 
 
-def test_report_leaves_matplotlib_global_state_alone(project, summaries, run_info):
+def test_report_leaves_matplotlib_global_state_alone(project, results, run):
     backend = matplotlib.get_backend()
     font_size = matplotlib.rcParams["font.size"]
     matplotlib.rcParams["font.size"] = 13.0
     try:
-        write_report(project / JOB, run_info, summaries[:1], project_dir=project)
+        write_report(project / JOB, run, results[:1], project_dir=project)
         assert matplotlib.get_backend() == backend
         assert matplotlib.rcParams["font.size"] == 13.0
     finally:
         matplotlib.rcParams["font.size"] = font_size
 
 
-def test_files_are_readable_by_the_group(project, summaries, run_info):
+def test_files_are_readable_by_the_group(project, results, run):
     """Temporary files must not keep a private (0600) mode once they are moved into place."""
     old = os.umask(0o022)
     try:
-        write_report(project / JOB, run_info, summaries[:1], project_dir=project)
+        write_report(project / JOB, run, results[:1], project_dir=project)
     finally:
         os.umask(old)
     for name in ("logfile.pdf", "occupy.cxc"):
@@ -85,7 +104,7 @@ def _job_files(project):
     return sorted(p.name for p in (project / JOB).iterdir())
 
 
-def test_failure_while_rendering_leaves_no_partial_pdf(project, summaries, run_info, monkeypatch):
+def test_failure_while_rendering_leaves_no_partial_pdf(project, results, run, monkeypatch):
     before = _job_files(project)
 
     def half_a_pdf(path, *args, **kwargs):
@@ -95,12 +114,12 @@ def test_failure_while_rendering_leaves_no_partial_pdf(project, summaries, run_i
 
     monkeypatch.setattr(pdf_module, "render_pdf", half_a_pdf)
     with pytest.raises(RuntimeError, match="disk full"):
-        write_report(project / JOB, run_info, summaries, project_dir=project)
+        write_report(project / JOB, run, results, project_dir=project)
     assert _job_files(project) == before  # no logfile.pdf, no occupy.cxc, no temporary file
 
 
-def test_failure_after_the_pdf_keeps_the_previous_report(project, summaries, run_info, monkeypatch):
-    write_report(project / JOB, run_info, summaries[:1], project_dir=project)
+def test_failure_after_the_pdf_keeps_the_previous_report(project, results, run, monkeypatch):
+    write_report(project / JOB, run, results[:1], project_dir=project)
     old_pdf = (project / JOB / "logfile.pdf").read_bytes()
     old_script = (project / JOB / "occupy.cxc").read_text()
     before = _job_files(project)
@@ -110,14 +129,14 @@ def test_failure_after_the_pdf_keeps_the_previous_report(project, summaries, run
 
     monkeypatch.setattr(chimerax_module, "chimerax_script", broken)
     with pytest.raises(ValueError):
-        write_report(project / JOB, run_info, summaries, project_dir=project)
+        write_report(project / JOB, run, results, project_dir=project)
     assert _job_files(project) == before
     assert (project / JOB / "logfile.pdf").read_bytes() == old_pdf
     assert (project / JOB / "occupy.cxc").read_text() == old_script
     assert _pages(project / JOB / "logfile.pdf") == 2
 
 
-def test_interrupt_while_rendering_leaves_nothing(project, summaries, run_info, monkeypatch):
+def test_interrupt_while_rendering_leaves_nothing(project, results, run, monkeypatch):
     """An abort (KeyboardInterrupt / SystemExit from the job's check) also cleans up."""
     real = pdf_module.render_pdf
 
@@ -127,36 +146,48 @@ def test_interrupt_while_rendering_leaves_nothing(project, summaries, run_info, 
 
     monkeypatch.setattr(pdf_module, "render_pdf", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        write_report(project / JOB, run_info, summaries, project_dir=project)
-    assert not any(name.endswith(".tmp") or name in ("logfile.pdf", "occupy.cxc") for name in _job_files(project))
+        write_report(project / JOB, run, results, project_dir=project)
+    left = _job_files(project)
+    assert not any(name.startswith(TEMP_PREFIX) for name in left), left
+    assert "logfile.pdf" not in left and "occupy.cxc" not in left
 
 
-# ---- summarise_class ----------------------------------------------------------------------------
+# ---- the summary step ---------------------------------------------------------------------------
 
 
-def test_summary_holds_small_arrays_and_consistent_numbers(summaries, processed):
-    for summary, p in zip(summaries, processed):
-        for slices in (summary.input_slices, summary.scale_slices, summary.equalised_slices,
-                       summary.confidence_slices):
-            assert [s.shape for s in slices] == [(BOX, BOX)] * 3
-            assert all(s.dtype == np.float32 for s in slices)
-        np.testing.assert_array_equal(summary.input_slices[0], p.volume[BOX // 2])
-        np.testing.assert_array_equal(summary.scale_slices[2], p.estimate.scale[:, :, BOX // 2])
-        assert summary.box_shape == (BOX, BOX, BOX)
-        assert summary.scale_histogram.sum() == p.statistics["molecule_voxels"]
-        percentiles = summary.scale_percentiles
+def test_view_holds_small_arrays_and_the_results_numbers(results, processed):
+    for result, (volume, p) in zip(results, processed):
+        slices = result.view.slices
+        for planes in (slices.input, slices.scale, slices.equalised, slices.confidence):
+            assert [s.shape for s in planes] == [(BOX, BOX)] * 3
+            assert all(s.dtype == np.float32 for s in planes)
+        np.testing.assert_array_equal(slices.input[0], volume[BOX // 2])
+        np.testing.assert_array_equal(slices.scale[2], p.maps["scale"][:, :, BOX // 2])
+        assert result.view.box_shape == (BOX, BOX, BOX)
+        assert result.view.scale.percent.sum() == pytest.approx(100)
+        percentiles = result.view.scale.percentiles
         assert np.all(np.diff(percentiles) >= 0)
-        assert percentiles[2] == pytest.approx(p.statistics["scale_median"], abs=1e-6)
-        assert summary.contour_level == pytest.approx(
-            summary.settings["solvent_mean"] + CONTOUR_SIGMAS * summary.noise_sd)
+        assert percentiles[2] == pytest.approx(result.statistics.scale_median, abs=1e-6)
+        assert result.view.molecule_fraction == pytest.approx(result.statistics.molecule_voxels / BOX ** 3)
 
 
-def test_contour_is_above_the_solvent_and_below_the_full_domain(summaries, processed):
+def test_contour_is_three_noise_sd_above_the_solvent(processed):
+    """Against the known noise of the synthetic maps: level ≈ solvent (0) + 3 × the true noise sd."""
+    for number, (volume, p) in enumerate(processed, start=1):
+        _same, particle = noisy_map((BOX,) * 3, PIXEL, 0.5, OCCUPANCIES[number - 1], seed=10 + number)
+        true_sd = float(np.std(volume - render(particle, (BOX,) * 3, PIXEL)))  # the noise that was added
+        view = p.result.view
+        assert view.contour_basis == "solvent noise sd"
+        assert view.noise_sd == pytest.approx(true_sd, rel=0.1)
+        assert view.contour_level == pytest.approx(CONTOUR_SIGMAS * true_sd, rel=0.1, abs=0.05 * true_sd)
+
+
+def test_contour_is_above_the_solvent_and_below_the_full_domain(processed):
     """3 sd over the solvent: almost no solvent voxel, most of the fully occupied density."""
-    for summary, p in zip(summaries, processed):
-        solvent = p.estimate.confidence < 0.01
-        assert np.mean(p.volume[solvent] > summary.contour_level) < 0.01
-        assert summary.contour_level < np.percentile(p.volume, 99.9)
+    for volume, p in processed:
+        solvent = p.maps["confidence"] < 0.01
+        assert np.mean(volume[solvent] > p.result.view.contour_level) < 0.01
+        assert p.result.view.contour_level < np.percentile(volume, 99.9)
 
 
 def test_noise_sd_is_robust_to_density_and_flattened_solvent():
@@ -168,8 +199,3 @@ def test_noise_sd_is_robust_to_density_and_flattened_solvent():
     assert solvent_noise_sd(volume, confidence, mean=0.0) == pytest.approx(2.0, rel=0.05)
     assert solvent_noise_sd(volume, confidence) == pytest.approx(2.0, rel=0.15)  # median as the centre
     assert solvent_noise_sd(volume, np.ones_like(volume)) is None  # no solvent at all
-
-
-def test_report_api_keeps_its_names():
-    for name in ("ClassSummary", "central_slices", "summarise_class", "write_report"):
-        assert hasattr(report, name)

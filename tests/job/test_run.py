@@ -6,8 +6,8 @@ Most tests replace the PDF report by a cheap stand-in (it is tested on its own a
 
 from __future__ import annotations
 
+import inspect
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -19,13 +19,12 @@ import numpy as np
 import pytest
 import starfile
 
-import occupy_relion.job as job_module
 import occupy_relion.report as report_module
 from occupy_relion.cli import main
 from occupy_relion.relion import markers
 from occupy_relion.relion.summary import read_summary
 
-from .conftest import SHARED_MAPS, write_model, write_mrc
+from ..conftest import SHARED_MAPS, SLOW_JOB, write_model, write_mrc
 
 JOB = "External/job012/"
 
@@ -35,8 +34,8 @@ def quick_report(monkeypatch):
     """A stand-in report: writes a tiny logfile.pdf and occupy.cxc, records what it was given."""
     calls = []
 
-    def fake_write_report(job_dir, run_info, classes, joint=False, **kwargs):
-        calls.append({"run_info": run_info, "classes": classes, "joint": joint})
+    def fake_write_report(job_dir, run, classes, **kwargs):
+        calls.append({"run": run, "classes": classes})
         paths = [Path(job_dir) / "logfile.pdf", Path(job_dir) / "occupy.cxc"]
         paths[0].write_bytes(b"%PDF-1.4\n%%EOF\n")
         paths[1].write_text("# ChimeraX\n")
@@ -46,9 +45,9 @@ def quick_report(monkeypatch):
     return calls
 
 
-def run(project: Path, *arguments: str, capsys=None) -> tuple[int, str, str]:
+def run(project: Path, *arguments: str, capsys=None, abort_check=markers.check_abort) -> tuple[int, str, str]:
     """Run the job in ``project`` like RELION does; return (exit code, stdout, stderr)."""
-    code = main(["--o", JOB, *arguments, "--j", "1"])
+    code = main(["--o", JOB, *arguments, "--j", "1"], abort_check=abort_check)
     out, err = capsys.readouterr() if capsys else ("", "")
     return code, out, err
 
@@ -76,7 +75,8 @@ def test_classification_outputs_nodes_and_summary(synthetic_project, in_project,
                 assert float(mrc.voxel_size.x) == pytest.approx(2.0)
     assert markers_in(synthetic_project) == {markers.SUCCESS, markers.OUTPUT_NODES}
     success = (job / markers.SUCCESS).stat().st_mtime_ns
-    assert all(p.stat().st_mtime_ns <= success for p in job.iterdir() if p.name != markers.SUCCESS)
+    logs = (markers.SUCCESS, "run.out", "run.err")  # the log goes on after the success marker, as under RELION
+    assert all(p.stat().st_mtime_ns <= success for p in job.iterdir() if p.name not in logs)
     nodes = nodes_of(synthetic_project)
     assert nodes[JOB + "class001_equalised.mrc"] == (6, "DensityMap.mrc")
     assert nodes[JOB + "class002_scale.mrc"] == (12, "Image3D.mrc.localresmap")
@@ -95,8 +95,10 @@ def test_classification_outputs_nodes_and_summary(synthetic_project, in_project,
     assert "derived settings:" in out and "low-pass 8 Å" in out
     assert out.count(" done in ") == 2 and "class 002 done in" in out
     assert err == ""
+    # run from a shell (here: not redirected into the job directory), the job keeps the same log there
+    assert (job / "run.out").read_text() == out and (job / "run.err").read_text() == ""
     (summary,) = [c["classes"] for c in quick_report]
-    assert [s.number for s in summary] == [1, 2] and summary[0].input_slices
+    assert [s.number for s in summary] == [1, 2] and summary[0].view.slices.input[0].shape == (40, 40)
 
 
 def test_attenuate_sigmoid_and_flags(synthetic_project, in_project, quick_report, capsys):
@@ -121,7 +123,7 @@ def test_joint_normalisation(synthetic_project, in_project, quick_report, capsys
     general, classes = read_summary(synthetic_project / JOB / "occupancy.star")
     assert general["occupyJoint"] == 1 and general["occupyJointReference"] > 0
     assert classes["occupyReferenceValue"][0] == pytest.approx(classes["occupyReferenceValue"][1])
-    assert "joint reference" in out and quick_report[0]["joint"] is True
+    assert "joint reference" in out and quick_report[0]["run"].joint is True
 
 
 def test_empty_classes_are_skipped(synthetic_project, in_project, quick_report, capsys):
@@ -194,35 +196,40 @@ def test_bad_input_fails_cleanly(synthetic_project, in_project, quick_report, ca
     assert not list((synthetic_project / JOB).glob(".occupy-tmp-*"))  # no half-written file
 
 
-def test_abort_inside_a_long_step(synthetic_project, in_project, quick_report, capsys, monkeypatch):
-    real_measure = job_module.measure
+def test_abort_inside_a_long_step(synthetic_project, in_project, quick_report, capsys):
+    """The first abort check made from inside the core (a long step) stops the job there."""
+    seen = []
 
-    def measure_then_abort(*args, **kwargs):
-        (synthetic_project / JOB / markers.ABORT_NOW).write_text("")
-        return real_measure(*args, **kwargs)  # its check() sees the request
+    def abort_inside_the_core(job_dir):
+        inside = [f.function for f in inspect.stack() if "occupy_relion/core/" in f.filename.replace("\\", "/")]
+        if inside:
+            seen.append(inside[-1])  # the outermost core function on the stack
+            (job_dir / markers.ABORT_NOW).write_text("")
+        markers.check_abort(job_dir)
 
-    monkeypatch.setattr(job_module, "measure", measure_then_abort)
     in_project(synthetic_project)
-    code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys)
+    code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys,
+                         abort_check=abort_inside_the_core)
+    assert seen == ["measure"]  # the job stopped at the first check inside the core's first long step
     assert code == 2 and "aborted" in out
     assert markers_in(synthetic_project) == {markers.ABORTED}
     assert not list((synthetic_project / JOB).glob("*.mrc"))
 
 
-def test_abort_between_classes(synthetic_project, in_project, quick_report, capsys, monkeypatch):
-    real_summarise = report_module.summarise_class
+def test_abort_between_classes(synthetic_project, in_project, quick_report, capsys):
+    job = synthetic_project / JOB
 
-    def summarise_then_abort(number, *args, **kwargs):
-        if number == 1:
-            (synthetic_project / JOB / markers.ABORT_NOW).write_text("")
-        return real_summarise(number, *args, **kwargs)
+    def abort_after_class_1(job_dir):
+        if (job / "class001_equalised.mrc").exists():
+            (job_dir / markers.ABORT_NOW).write_text("")
+        markers.check_abort(job_dir)
 
-    monkeypatch.setattr(report_module, "summarise_class", summarise_then_abort)
     in_project(synthetic_project)
-    code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys)
+    code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys,
+                         abort_check=abort_after_class_1)
     assert code == 2
-    assert (synthetic_project / JOB / "class001_equalised.mrc").exists()
-    assert not (synthetic_project / JOB / "class002_scale.mrc").exists()
+    assert (job / "class001_equalised.mrc").exists()
+    assert not (job / "class002_scale.mrc").exists()
     assert markers_in(synthetic_project) == {markers.ABORTED}
 
 
@@ -255,12 +262,15 @@ def test_report_failure_is_only_a_warning(synthetic_project, in_project, capsys,
 
 
 def test_real_report_is_registered(synthetic_project, in_project, capsys):
+    from pypdf import PdfReader
+
     in_project(synthetic_project)
     code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys)
-    assert code == 0
-    registered = JOB + "logfile.pdf" in nodes_of(synthetic_project)
-    assert registered == ("report not written" not in err)
-    assert registered == (synthetic_project / JOB / "logfile.pdf").exists()
+    assert code == 0 and err == ""
+    assert f"wrote {JOB}logfile.pdf, {JOB}occupy.cxc" in out
+    assert nodes_of(synthetic_project)[JOB + "logfile.pdf"] == (13, "LogFile.pdf.relion")
+    assert len(PdfReader(str(synthetic_project / JOB / "logfile.pdf")).pages) == 3  # the run + 2 classes
+    assert 'name "class 2"' in (synthetic_project / JOB / "occupy.cxc").read_text()
 
 
 def test_refine3d_uses_half_maps_for_the_noise(relion31_copy, in_project, quick_report, capsys):
@@ -288,13 +298,8 @@ def test_lone_noncubic_map_keeps_its_geometry(shared_relion, tmp_path, in_projec
     source = SHARED_MAPS / "emd_1703.map"
     if not source.exists():
         pytest.skip("shared maps not found")
-    (tmp_path / "maps").mkdir()
     data = mrcfile.read(source)
-    with mrcfile.new(tmp_path / "maps" / "desmosome.mrc") as mrc:
-        mrc.set_data(data)
-        mrc.voxel_size = 6.0
-        mrc.header.origin = (12.0, 24.0, 36.0)
-        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = 5, 6, 7
+    write_mrc(tmp_path / "maps" / "desmosome.mrc", data, 6.0, origin=(12.0, 24.0, 36.0), start=(5, 6, 7))
     in_project(tmp_path)
     code, out, err = run(tmp_path, "--in_3dref", "maps/desmosome.mrc", capsys=capsys)
     assert code == 0, err
@@ -323,12 +328,15 @@ def test_inputs_are_never_modified(synthetic_project, in_project, quick_report, 
     assert {p: p.read_bytes() for p in before} == before
 
 
+def _start_slow_job(project: Path, **redirect) -> subprocess.Popen:
+    """The job in a process of its own, every abort check slowed down (SLOW_JOB)."""
+    return subprocess.Popen([sys.executable, "-c", SLOW_JOB, "--o", JOB, "--in_parts",
+                             "Class3D/job005/run_it020_data.star", "--j", "1"], cwd=project, text=True, **redirect)
+
+
 def test_sigterm_ends_aborted(synthetic_project):
     """A queue system's kill (SIGTERM) stops the job with RELION_JOB_EXIT_ABORTED, not a silent death."""
-    env = dict(os.environ, OCCUPY_RELION_CHECK_DELAY="0.5")
-    process = subprocess.Popen([sys.executable, "-m", "occupy_relion", "--o", JOB, "--in_parts",
-                                "Class3D/job005/run_it020_data.star", "--j", "1"], cwd=synthetic_project, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = _start_slow_job(synthetic_project, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while not (synthetic_project / JOB).is_dir() and time.monotonic() < deadline:
@@ -342,6 +350,36 @@ def test_sigterm_ends_aborted(synthetic_project):
     assert process.returncode == 2, err
     assert "aborted (signal SIGTERM)" in err
     assert markers_in(synthetic_project) == {markers.ABORTED}
+    assert "aborted (signal SIGTERM)" in (synthetic_project / JOB / "run.err").read_text()
+
+
+def test_log_is_not_doubled_under_relion_redirection(synthetic_project):
+    """RELION appends stdout/stderr to run.out/run.err itself: the job must not write its lines twice."""
+    job = synthetic_project / JOB
+    job.mkdir(parents=True)
+    with open(job / "run.out", "a") as out, open(job / "run.err", "a") as err:
+        assert _run_as_relion(synthetic_project, out, err) == 0
+    text = (job / "run.out").read_text()
+    assert text.count(" done: 2 classes") == 1 and text.count("of every class\n") == 1
+
+
+#: the job without its PDF report (tested on its own; it costs seconds), in a process of its own
+QUICK_JOB = """
+import sys
+import occupy_relion.report
+from occupy_relion.cli import main
+
+occupy_relion.report.write_report = lambda *args, **kwargs: []
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _run_as_relion(project: Path, out, err) -> int:
+    """The job as RELION starts it: from the project directory, stdout and stderr appended to the logs."""
+    process = subprocess.run([sys.executable, "-c", QUICK_JOB, "--o", JOB, "--in_parts",
+                              "Class3D/job005/run_it020_data.star", "--j", "1"], cwd=project, stdout=out, stderr=err,
+                             timeout=120)
+    return process.returncode
 
 
 def test_relion50_project_gets_50_labels(relion50_copy, in_project, quick_report, capsys):

@@ -1,0 +1,90 @@
+"""The per-class pipeline: arrays in, full-size maps and a typed :class:`ClassResult` out.
+
+Pure like the core (no files, no printing): the driver reads the maps (``grid.py``), hands them
+here, and writes what comes back (``outputs.py``).  A class is measured (local statistic, solvent,
+own reference), normalised by its own or the joint reference, then finished: modified, summarised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..core import (
+    MapError,
+    Measurement,
+    ModifyParameters,
+    ScaleEstimate,
+    ScaleParameters,
+    SolventFitError,
+    measure,
+    modify_map,
+    normalise,
+)
+from ..errors import InputError
+from ..relion.inputs import ClassInput
+from ..report.summary import summarise_class
+from ..result import ClassOutputs, ClassResult, MoleculeStatistics
+
+
+@dataclass(frozen=True)
+class ClassWork:
+    """What every class of a run is processed with."""
+
+    pixel_size: float
+    scale: ScaleParameters
+    modify: ModifyParameters
+    mask: np.ndarray | None
+    threads: int
+    check: Callable[[], None]  # raises JobAborted when the job is asked to stop
+
+
+@dataclass(frozen=True)
+class ProcessedClass:
+    """A finished class: its full-size maps by kind (in writing order) and its result."""
+
+    maps: dict[str, np.ndarray]
+    result: ClassResult
+
+
+def measure_class(cls: ClassInput, volume: np.ndarray, noise: np.ndarray | None, work: ClassWork) -> Measurement:
+    """The local statistic, solvent model and own reference of one class map."""
+    try:
+        return measure(volume, work.pixel_size, work.scale, mask=work.mask, noise=noise, threads=work.threads,
+                       check=work.check)
+    except (MapError, SolventFitError) as error:
+        raise InputError(f"{cls.map_path}: {error}") from None
+
+
+def normalise_class(cls: ClassInput, measurement: Measurement, reference: float | None, threads: int) -> ScaleEstimate:
+    """Scale and confidence of a measured class: against its own reference, or ``reference`` (joint)."""
+    try:
+        return normalise(measurement, reference, threads=threads)
+    except MapError as error:
+        raise InputError(f"{cls.map_path}: {error}") from None
+
+
+def finish_class(cls: ClassInput, volume: np.ndarray, estimate: ScaleEstimate, work: ClassWork,
+                 outputs: ClassOutputs) -> ProcessedClass:
+    """The modified maps, the statistics and the report's view of a normalised class.
+
+    The result's ``seconds`` is 0: the driver, which also reads and writes the maps, sets the class's time.
+    """
+    modified = modify_map(volume, estimate, work.pixel_size, work.modify, threads=work.threads, check=work.check)
+    work.check()
+    statistics = MoleculeStatistics.of(estimate.scale, estimate.confidence)
+    result = ClassResult(
+        number=cls.number, input_path=cls.map_path, distribution=cls.distribution, resolution=cls.resolution,
+        pixel_size=work.pixel_size, outputs=outputs, settings=estimate.settings, statistics=statistics,
+        view=summarise_class(volume, estimate, modified["equalised"], statistics.molecule_voxels), seconds=0.0,
+    )
+    return ProcessedClass({"scale": estimate.scale, "confidence": estimate.confidence, **modified}, result)
+
+
+def listed_reason(cls: ClassInput) -> str | None:
+    """Why a class listed in the model.star is not analysed (before its map is read), or None."""
+    if cls.distribution is not None and cls.distribution <= 0:
+        return "no particles (_rlnClassDistribution 0)"
+    return None

@@ -1,0 +1,156 @@
+"""run.out and run.err: what the job tells a person, and where it goes.
+
+RELION appends the job's stdout to ``run.out`` and its stderr to ``run.err`` in the job directory.
+Run from a shell (or a script) the streams go elsewhere, so the log also appends every line to those
+files itself, unless a stream already is that file (RELION's redirection): the job directory then
+holds the same record however the job was started.  Every line text is made here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from ..core import ScaleParameters
+from ..relion.inputs import ClassInput, Inputs
+from ..relion.version import RelionVersion
+from ..result import SHARED_SETTINGS, ClassResult
+from ..text import fmt, size_text
+from .grid import Grid
+from .options import JobOptions, program_version
+
+RUN_OUT = "run.out"
+RUN_ERR = "run.err"
+
+
+def _is_file(stream: TextIO, path: Path) -> bool:
+    """Whether ``stream`` writes to ``path`` (RELION's ``>> run.out``)."""
+    try:
+        written, target = os.fstat(stream.fileno()), path.stat()
+    except (OSError, ValueError, AttributeError):  # no such file yet, or a stream without a descriptor
+        return False
+    return (written.st_dev, written.st_ino) == (target.st_dev, target.st_ino)
+
+
+class JobLog:
+    """Lines to stdout (run.out) and stderr (run.err), also appended to the job directory's files."""
+
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None):
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._copies: dict[str, TextIO] = {}
+
+    def keep_in(self, job_dir: Path) -> None:
+        """From now on also append to ``job_dir``/run.out and run.err (unless the streams already are them)."""
+        for name, stream in ((RUN_OUT, self.out), (RUN_ERR, self.err)):
+            path = job_dir / name
+            if name not in self._copies and not _is_file(stream, path):
+                self._copies[name] = open(path, "a", encoding="utf-8")  # closed by close()
+
+    def close(self) -> None:
+        """Close the copies in the job directory."""
+        for handle in self._copies.values():
+            handle.close()
+        self._copies.clear()
+
+    def _write(self, name: str, stream: TextIO, text: str) -> None:
+        print(text, file=stream, flush=True)
+        copy = self._copies.get(name)
+        if copy is not None:
+            print(text, file=copy, flush=True)
+
+    def say(self, text: str) -> None:
+        """A line of run.out."""
+        self._write(RUN_OUT, self.out, text)
+
+    def error(self, text: str) -> None:
+        """A line of run.err."""
+        self._write(RUN_ERR, self.err, text)
+
+    def warn(self, text: str) -> None:
+        """A warning: in run.err, and in run.out where it happened."""
+        self.error(f"WARNING: {text}")
+        self.say(f" WARNING: {text}")
+
+    # -- the lines of a run, in order ---------------------------------------------------------------
+    def start(self, options: JobOptions) -> None:
+        """The program, the command and the options it did not know."""
+        self.say(f"occupy_relion {program_version()}: local scale (relative occupancy) of every class")
+        if options.command_line:
+            self.say(f" command: {options.command_line}")
+        if options.ignored:
+            self.warn(f"ignoring unknown options: {' '.join(options.ignored)}")
+
+    def version(self, version: RelionVersion) -> None:
+        """Which RELION the outputs are for, and how that is known."""
+        self.say(f" RELION version: {version.version} (from {version.source})")
+
+    def inputs(self, inputs: Inputs) -> None:
+        """What was read and how many classes (or bodies) it has."""
+        self.say(f" input: {inputs.source}")
+        count = len(inputs.classes)
+        if inputs.kind == "MultiBody":
+            noun = "body" if count == 1 else "bodies"
+        else:
+            noun = "class" if count == 1 else "classes"
+        self.say(f" {inputs.kind}: {count} {noun}")
+
+    def classes(self, grid: Grid, classes: list[ClassInput]) -> None:
+        """The maps' grid and one line per class to analyse."""
+        self.say(f" maps: {size_text(grid.shape)} voxels of {grid.pixel_size:g} Å")
+        for cls in classes:
+            extra = ""
+            if cls.half_maps:
+                extra = (" (mean of both halves; noise from their difference)" if cls.average_halves
+                         else f" (noise from half maps {cls.half_maps[0]}, {cls.half_maps[1]})")
+            self.say(f" class {cls.number:03d}: {cls.map_path}  distribution {fmt(cls.distribution, 3)}, "
+                     f"resolution {fmt(cls.resolution, 3)} Å{extra}")
+
+    def settings(self, options: JobOptions, resolved: ScaleParameters) -> None:
+        """The parameters as they will be used."""
+        o = options
+        self.say(f" settings: mode {resolved.mode}, low-pass {resolved.lowpass:g} Å, kernel radius "
+                 f"{resolved.kernel_radius:g} Å, reference tile {resolved.tile:g} Å, amplify {o.amplify:g}"
+                 + (f", attenuate {o.attenuate:g}" if o.attenuate is not None else "")
+                 + (f", sigmoid {o.sigmoid:g} (pivot {o.pivot:g})" if o.sigmoid is not None else "")
+                 + f", scale limit {o.scale_limit:g}, exclude solvent {fmt(o.exclude_solvent)}"
+                 + f", joint {fmt(o.joint)}, threads {o.threads}")
+
+    def class_done(self, result: ClassResult, first: bool) -> None:
+        """One line per class (after the settings every class shares, with the first)."""
+        s, st = result.settings, result.statistics
+        if first:
+            shown = ", ".join(f"{name} {_setting_text(getattr(s, name))}" for name in SHARED_SETTINGS)
+            self.say(f" derived settings: {shown}")
+        self.say(f" class {result.number:03d} done in {result.seconds:.1f} s: scale in the molecule median "
+                 f"{st.scale_median:.2f} (5-95%: {st.scale_p05:.2f}-{st.scale_p95:.2f}), "
+                 f"{100 * st.partial_fraction:.0f}% below 0.5; solvent {fmt(s.solvent_mean, 3)} "
+                 f"± {fmt(s.solvent_sd, 3)} ({s.solvent_region.label}), noise floor "
+                 f"{fmt(s.noise_floor, 3)} ({s.noise_floor_source.label}), reference {fmt(s.reference_value, 3)}")
+
+    def class_measured(self, number: int, seconds: float, reference: float) -> None:
+        """--joint: a class measured against its own reference (normalised later)."""
+        self.say(f" class {number:03d} measured in {seconds:.1f} s (own reference {reference:.4g})")
+
+    def joint_reference(self, reference: float) -> None:
+        """--joint: the one reference of every class."""
+        self.say(f" joint reference: {reference:.4g} (largest of the classes' own references)")
+
+    def wrote(self, names: list[str]) -> None:
+        """Files written (project-relative names)."""
+        if names:
+            self.say(" wrote " + ", ".join(names))
+
+    def done(self, processed: int, skipped: list[int], seconds: float) -> None:
+        """The last line of a successful run."""
+        self.say(f" done: {processed} {'class' if processed == 1 else 'classes'} in {seconds:.1f} s"
+                 + (f" ({len(skipped)} skipped: {', '.join(str(n) for n in skipped)})" if skipped else ""))
+
+
+def _setting_text(value: object) -> str:
+    """A shared setting in run.out: three digits; a grid as 85x85x85."""
+    if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
+        return "x".join(str(v) for v in value)
+    return fmt(value, 3)

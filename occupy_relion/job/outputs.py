@@ -1,0 +1,138 @@
+"""Everything the job writes into its directory: maps, occupancy.star, the report, the node list.
+
+Names are project-relative as RELION wants them (``External/job012/class001_scale.mrc``); every
+file is written atomically (``atomic.py``), so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import TEMP_PREFIX
+from ..core import ModifyParameters, ScaleParameters
+from ..errors import InputError, JobAborted, first_line
+from ..mapio import MapHeader, write_map
+from ..relion import markers
+from ..relion.inputs import Inputs
+from ..relion.nodes import OutputNode, write_output_nodes
+from ..relion.summary import SUMMARY_NAME, class_row, general_table, write_summary
+from ..relion.version import RelionVersion
+from ..report import LOGFILE_NAME
+from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RunDescription
+from .classes import ProcessedClass
+from .options import JobOptions, program_version
+
+
+@dataclass(frozen=True)
+class JobDirectory:
+    """The job directory on disk and the prefix RELION names its files with."""
+
+    path: Path
+    prefix: str  # e.g. "External/job012/": relative to the project directory, with a trailing slash
+
+    @classmethod
+    def of(cls, output_dir: str) -> JobDirectory:
+        """The job directory of ``--o`` (RELION passes it with a trailing slash; a user may not)."""
+        name = output_dir.replace(os.sep, "/")
+        prefix = name if name.endswith("/") else name + "/"
+        return cls(Path(output_dir), prefix[2:] if prefix.startswith("./") else prefix)
+
+    def name(self, file: str) -> str:
+        """A file of the job as RELION names it."""
+        return self.prefix + file
+
+
+def prepare(job: JobDirectory) -> None:
+    """Create the job directory, remove the markers of an earlier run, check it can be written in."""
+    try:
+        job.path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"{job.path}: cannot create the job directory ({error.strerror or error})") from None
+    try:
+        markers.clear_stale(job.path)
+        fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=job.path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        raise InputError(f"{job.path}: cannot write in the job directory ({error.strerror or error})") from None
+
+
+def class_outputs(job: JobDirectory, number: int, modify: ModifyParameters) -> ClassOutputs:
+    """The names of the maps a class gets."""
+    base = f"class{number:03d}"
+    return ClassOutputs(
+        scale=job.name(f"{base}_scale.mrc"), confidence=job.name(f"{base}_confidence.mrc"),
+        equalised=job.name(f"{base}_equalised.mrc"),
+        attenuated=job.name(f"{base}_attenuated.mrc") if modify.attenuate is not None else None,
+        sigmoid=job.name(f"{base}_sigmoid.mrc") if modify.sigmoid is not None else None,
+    )
+
+
+def write_class_maps(job: JobDirectory, processed: ProcessedClass, header: MapHeader) -> None:
+    """Every map of a finished class, with the geometry of its input map."""
+    outputs = processed.result.outputs
+    names = {"scale": outputs.scale, "confidence": outputs.confidence, **dict(outputs.modified())}
+    for kind, array in processed.maps.items():
+        path = job.path / Path(names[kind]).name
+        write_map(path, array, header, label=f"occupy_relion {kind} of {processed.result.input_path}"[:80])
+
+
+def describe_run(options: JobOptions, job: JobDirectory, inputs: Inputs, version: RelionVersion, pixel_size: float,
+                 resolved: ScaleParameters, reference: float | None) -> RunDescription:
+    """What the report's first page says about the run (the parameters with their resolved lengths)."""
+    lengths = {"lowpass": resolved.lowpass, "kernel_radius": resolved.kernel_radius, "tile": resolved.tile}
+    asked = [(name, value) for name, value in options.parameters().items() if name not in lengths]
+    parameters = (asked[0], *lengths.items(), *asked[1:])  # mode, then the lengths as used, then the rest
+    return RunDescription(input=inputs.source, input_kind=inputs.kind, model_path=inputs.model_path,
+                          relion_version=version, job_dir=job.prefix, command_line=options.command_line,
+                          pixel_size=pixel_size, parameters=parameters, joint=options.joint,
+                          joint_reference=reference)
+
+
+def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription, inputs: Inputs,
+                    results: list[ClassResult], skipped: list[int]) -> str:
+    """occupancy.star: the run (general table) and one row per class; returns its name."""
+    shared = results[0].settings
+    general = general_table(
+        input_description=run.input, input_kind=run.input_kind, model_path=run.model_path,
+        relion_version=run.relion_version.version, relion_version_source=run.relion_version.source,
+        class_count=len(inputs.classes), processed=[r.number for r in results], skipped=skipped,
+        pixel_size=run.pixel_size, parameters=options.parameters(),
+        settings={name: getattr(shared, name) for name in SHARED_SETTINGS},
+        joint_reference=run.joint_reference, program_version=program_version(),
+    )
+    write_summary(job.path / SUMMARY_NAME, general, [class_row(r) for r in results])
+    return job.name(SUMMARY_NAME)
+
+
+def write_report(job: JobDirectory, run: RunDescription, results: list[ClassResult],
+                 warn: Callable[[str], None]) -> list[str]:
+    """logfile.pdf and occupy.cxc; a failure is a warning (the maps are the job's result).  Returns their names."""
+    from ..report import write_report as write_files
+
+    try:
+        paths = write_files(job.path, run, results)
+    except JobAborted:
+        raise
+    except Exception as error:  # the report is a bonus: never fail the job for it
+        warn(f"report not written ({type(error).__name__}: {first_line(error)})")
+        return []
+    return [job.name(Path(p).name) for p in paths]
+
+
+def write_nodes(job: JobDirectory, results: list[ClassResult], summary: str, report: list[str],
+                version: RelionVersion) -> None:
+    """RELION_OUTPUT_NODES.star: modified maps, scale maps, occupancy.star, the PDF if it was written now."""
+    nodes = []
+    for result in results:
+        nodes += [OutputNode(path, "map") for _kind, path in result.outputs.modified()]
+        nodes.append(OutputNode(result.outputs.scale, "localres"))
+    nodes.append(OutputNode(summary, "process"))
+    logfile = job.name(LOGFILE_NAME)
+    if logfile in report and (job.path / LOGFILE_NAME).exists():
+        nodes.append(OutputNode(logfile, "logfile"))
+    write_output_nodes(job.path, nodes, version.version)

@@ -1,0 +1,133 @@
+"""The two ways through the classes: each against its own reference, or all against a joint one.
+
+Both read a class's maps (``grid.py``), run the pure pipeline (``classes.py``), write the maps
+(``outputs.py``) and log one line per class; they return the results, the classes found empty and
+the joint reference.  Each helper returns only what the next step needs, so a class's full-size
+intermediates (its noise map, the measurement's statistic, the previous class's maps) are freed when
+the helper returns, without ``del``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import replace
+
+import numpy as np
+
+from ..core import Measurement, ScaleEstimate, joint_reference
+from ..mapio import MapHeader
+from ..relion.inputs import ClassInput
+from ..result import ClassResult
+from .classes import ClassWork, ProcessedClass, finish_class, measure_class, normalise_class
+from .grid import empty_reason, read_class
+from .log import JobLog
+from .outputs import JobDirectory, class_outputs, write_class_maps
+
+
+def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
+              with_noise: bool = True) -> tuple[np.ndarray, MapHeader, Measurement] | None:
+    """(map, header, measurement) of one class, or None with a warning when its map is empty."""
+    maps = read_class(cls, with_noise)
+    if maps.identical_halves and cls.half_maps:
+        log.warn(f"{cls.half_maps[0]}: the two half maps are identical, so they say nothing about the noise; "
+                 "using the map's own solvent")
+    reason = empty_reason(maps.volume)
+    if reason:
+        log.warn(f"{cls.map_path}: class {cls.number} map is {reason} (empty class); skipped")
+        return None
+    work.check()
+    return maps.volume, maps.header, measure_class(cls, maps.volume, maps.noise, work)
+
+
+def _written(job: JobDirectory, processed: ProcessedClass, header: MapHeader, seconds: float, log: JobLog,
+             first: bool) -> ClassResult:
+    """Write a finished class's maps; its result with its time, and its line in run.out."""
+    write_class_maps(job, processed, header)
+    result = replace(processed.result, seconds=seconds)
+    log.class_done(result, first)
+    return result
+
+
+def _own_estimate(cls: ClassInput, work: ClassWork, log: JobLog) -> tuple[np.ndarray, MapHeader, ScaleEstimate] | None:
+    """A class normalised by its own reference, or None when it is empty."""
+    measured = _measured(cls, work, log)
+    if measured is None:
+        return None
+    volume, header, measurement = measured
+    return volume, header, normalise_class(cls, measurement, None, work.threads)
+
+
+def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
+               log: JobLog) -> tuple[list[ClassResult], list[int], None]:
+    """Each class against its own reference, one class at a time; (results, empty classes, no reference)."""
+
+    def one(cls: ClassInput, first: bool) -> ClassResult | None:
+        work.check()
+        started = time.perf_counter()
+        estimated = _own_estimate(cls, work, log)
+        if estimated is None:
+            return None
+        volume, header, estimate = estimated
+        processed = finish_class(cls, volume, estimate, work, class_outputs(job, cls.number, work.modify))
+        return _written(job, processed, header, time.perf_counter() - started, log, first)
+
+    results: list[ClassResult] = []
+    empty: list[int] = []
+    for cls in classes:
+        result = one(cls, first=not results)
+        if result is None:
+            empty.append(cls.number)
+        else:
+            results.append(result)
+    return results, empty, None
+
+
+def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
+            log: JobLog) -> tuple[list[ClassResult], list[int], float | None]:
+    """Measure every class, then normalise all by one common reference (scales compare across classes).
+
+    Only the measurements (working grid) are kept between the passes; maps are read again.
+    """
+    measured: deque[tuple[ClassInput, Measurement, float]] = deque()
+    empty: list[int] = []
+    for cls in classes:
+        work.check()
+        started = time.perf_counter()
+        measurement = _measurement(cls, work, log)
+        if measurement is None:
+            empty.append(cls.number)
+            continue
+        seconds = time.perf_counter() - started
+        measured.append((cls, measurement, seconds))
+        log.class_measured(cls.number, seconds, measurement.reference)
+    if not measured:
+        return [], empty, None
+    reference = joint_reference([m for _, m, _ in measured])
+    log.joint_reference(reference)
+
+    def finish(first: bool) -> ClassResult:
+        work.check()
+        started = time.perf_counter()
+        cls, estimate, seconds = _next_joint_estimate(measured, reference, work.threads)
+        maps = read_class(cls, with_noise=False)
+        processed = finish_class(cls, maps.volume, estimate, work, class_outputs(job, cls.number, work.modify))
+        return _written(job, processed, maps.header, seconds + time.perf_counter() - started, log, first)
+
+    results: list[ClassResult] = []
+    while measured:  # each measurement leaves the queue (and memory) when its class is finished
+        results.append(finish(first=not results))
+    return results, empty, reference
+
+
+def _measurement(cls: ClassInput, work: ClassWork, log: JobLog) -> Measurement | None:
+    """Only the measurement of a class (its map is read again later), or None when it is empty."""
+    measured = _measured(cls, work, log)
+    return None if measured is None else measured[2]
+
+
+def _next_joint_estimate(queue: deque[tuple[ClassInput, Measurement, float]], reference: float,
+                         threads: int) -> tuple[ClassInput, ScaleEstimate, float]:
+    """The next measured class normalised by the joint reference, its measurement gone from the queue."""
+    cls, measurement, seconds = queue.popleft()
+    return cls, normalise_class(cls, measurement, reference, threads), seconds
