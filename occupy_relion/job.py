@@ -479,7 +479,7 @@ class _Job:
         pdf = self.job_dir / "logfile.pdf"
         if any(Path(p).name == "logfile.pdf" for p in report_paths) and pdf.exists():
             nodes.append(OutputNode(self.out_path("logfile.pdf")[1], "logfile"))
-        write_output_nodes(self.job_dir, nodes, version.version)
+        write_output_nodes(self.job_dir, nodes, None if version.assumed else version.version)
 
     def print_settings(self, settings: dict) -> None:
         shown = ", ".join(f"{name} {_fmt(settings[name])}" for name in SHARED_SETTINGS if name in settings)

@@ -53,9 +53,11 @@ def run(project: Path, *arguments: str, capsys=None) -> tuple[int, str, str]:
     return code, out, err
 
 
-def nodes_of(project: Path) -> dict[str, tuple[int, str]]:
+def nodes_of(project: Path) -> dict[str, tuple[int | None, str | None]]:
+    """name -> (3.1 integer, 4.0/5.0 label); None for a column not written for the project's version."""
     table = starfile.read(project / JOB / markers.OUTPUT_NODES)
-    return {row.rlnPipeLineNodeName: (int(row.rlnPipeLineNodeType), row.rlnPipeLineNodeTypeLabel)
+    return {row.rlnPipeLineNodeName: (int(row.rlnPipeLineNodeType) if hasattr(row, "rlnPipeLineNodeType") else None,
+                                      getattr(row, "rlnPipeLineNodeTypeLabel", None))
             for row in table.itertuples()}
 
 
@@ -272,7 +274,7 @@ def test_refine3d_uses_half_maps_for_the_noise(relion31_copy, in_project, quick_
     assert "noise from half maps" in out
     nodes = nodes_of(relion31_copy)
     assert JOB + "occupancy.star" not in nodes  # RELION 3.1 project: no integer type fits the table
-    assert nodes[JOB + "class001_equalised.mrc"] == (6, "DensityMap.mrc")
+    assert nodes[JOB + "class001_equalised.mrc"] == (6, None)  # 3.1 reads (and gets) the integer only
 
 
 def test_forced_relion_version(relion31_copy, in_project, quick_report, capsys):
@@ -351,6 +353,6 @@ def test_relion50_project_gets_50_labels(relion50_copy, in_project, quick_report
     assert code == 0, err
     assert "RELION version: 5.0 (from default_pipeline.star)" in out
     nodes = nodes_of(relion50_copy)
-    assert nodes[JOB + "class002_equalised.mrc"] == (6, "DensityMap.mrc")
-    assert nodes[JOB + "occupancy.star"][1] == "ProcessData.star.occupy"
-    assert nodes[JOB + "logfile.pdf"] == (13, "LogFile.pdf.relion")
+    assert nodes[JOB + "class002_equalised.mrc"] == (None, "DensityMap.mrc")  # 5.0 reads the label only
+    assert nodes[JOB + "occupancy.star"] == (None, "ProcessData.star.occupy")
+    assert nodes[JOB + "logfile.pdf"] == (None, "LogFile.pdf.relion")

@@ -29,6 +29,7 @@ class RelionVersion:
 
     version: str  # one of KNOWN
     source: str  # e.g. "default_pipeline.star", "--relion_version", "default"
+    assumed: bool = False  # True when nothing told us the version and DEFAULT was taken
 
     @property
     def major(self) -> int:
@@ -87,4 +88,4 @@ def detect_version(project_dir: str | os.PathLike = ".", forced: str | None = No
     found = version_from_pipeline(pipeline)
     if found is not None:
         return RelionVersion(found, "default_pipeline.star")
-    return RelionVersion(DEFAULT, "default (no default_pipeline.star)")
+    return RelionVersion(DEFAULT, "default (no default_pipeline.star)", assumed=True)
