@@ -228,6 +228,17 @@ def test_abort_between_classes(synthetic_project, in_project, quick_report, caps
     assert markers_in(synthetic_project) == {markers.ABORTED}
 
 
+def test_abort_pressed_while_the_job_starts_is_honoured(synthetic_project, in_project, quick_report, capsys):
+    """RELION deletes ABORT_NOW before the launch, so one present at start came after it: stop, do not delete it."""
+    (synthetic_project / JOB).mkdir(parents=True)
+    (synthetic_project / JOB / markers.ABORT_NOW).write_text("")
+    in_project(synthetic_project)
+    code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys)
+    assert code == 2 and f"aborted ({JOB}{markers.ABORT_NOW} found)" in out
+    assert markers_in(synthetic_project) == {markers.ABORTED}
+    assert not list((synthetic_project / JOB).glob("class*.mrc")) and quick_report == []
+
+
 def test_rerun_in_the_same_directory(synthetic_project, in_project, quick_report, capsys):
     in_project(synthetic_project)
     arguments = ["--in_parts", "Class3D/job005/run_it020_data.star"]
