@@ -317,7 +317,7 @@ def test_lone_noncubic_map_keeps_its_geometry(shared_relion, tmp_path, in_projec
         assert (int(mrc.header.nxstart), int(mrc.header.nystart), int(mrc.header.nzstart)) == (5, 6, 7)
         assert float(mrc.voxel_size.y) == pytest.approx(6.0)
     _, classes = read_summary(tmp_path / JOB / "occupancy.star")
-    assert classes["rlnEstimatedResolution"][0] == 999.0 and classes["rlnClassDistribution"][0] == 1.0
+    assert classes["rlnEstimatedResolution"][0] == 0.0 and classes["rlnClassDistribution"][0] == 1.0  # as RELION
     assert math.isfinite(classes["rlnAverageValue"][0])
 
 
