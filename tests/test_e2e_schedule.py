@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import mrcfile
@@ -18,8 +17,15 @@ import numpy as np
 import pytest
 import starfile
 
-from occupy_relion.relion import schemes
 from occupy_relion.synthetic import make_particle, render
+
+from .pipeliner import (
+    SCHEME_SETTINGS,
+    executable_for,
+    install_and_set,
+    run_to_the_end,
+    start_project,
+)
 
 pytestmark = pytest.mark.relion
 
@@ -61,32 +67,11 @@ def make_tiny_project(project: Path) -> None:
         f"_rlnImageSize #7\n_rlnImageDimensionality #8\n1 optics1 300 2.7 0.1 {PIXEL_SIZE} {BOX} 2\n\n\n"
         "# version 30001\n\ndata_particles\n\nloop_\n_rlnImageName #1\n_rlnMicrographName #2\n"
         "_rlnOpticsGroup #3\n" + "\n".join(rows) + "\n")
-    (project / "default_pipeline.star").write_text(
-        "\n# version 30001\n\ndata_pipeline_general\n\n_rlnPipeLineJobCounter                       1\n \n")
-
-
-def executable_for(tmp_path: Path) -> Path:
-    """The installed console script, else a wrapper running this Python's occupy_relion."""
-    found = schemes.default_executable()
-    if found is not None:
-        return found
-    wrapper = tmp_path / "occupy_relion"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m occupy_relion "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
-
-
-def scheduler(project: Path, schedule: str, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["relion_scheduler", "--schedule", schedule, *arguments], cwd=project,
-                          capture_output=True, text=True, timeout=timeout)
+    start_project(project, "3.1")
 
 
 #: tiny-run values for the shipped Schedules' variables
-SETTINGS = {
-    "particles": "Simulation/particles.star", "reference": "Simulation/reference.mrc",
-    "nr_classes": "2", "nr_iter": "2", "particle_diameter": "100", "ini_high": "30",
-    "sampling": "15 degrees", "offset_range": "2", "offset_step": "2", "do_ctf": "false", "threads": "2",
-}
+SETTINGS = {"particles": "Simulation/particles.star", "reference": "Simulation/reference.mrc", **SCHEME_SETTINGS}
 
 
 @pytest.fixture(scope="module")
@@ -104,18 +89,8 @@ def run_schedule(simulation: Path, tmp_path: Path, schedule: str, **extra: str) 
     """
     project = tmp_path / "project"
     shutil.copytree(simulation, project)
-    executable = executable_for(tmp_path)
-    assert schemes.main([schedule, "--project", str(project), "--exe", str(executable), "--schedule"]) == 0
-    assert (project / "Schedules" / schedule / "schedule.star").is_file()
-    assert scheduler(project, schedule, "--reset").returncode == 0
-    for name, value in {**SETTINGS, **extra}.items():
-        done = scheduler(project, schedule, "--set_var", name, "--value", value)
-        assert done.returncode == 0, done.stderr
-    run = scheduler(project, schedule, "--run", "--pipeline_control", f"Schedules/{schedule}/",
-                    timeout=SCHEDULER_TIMEOUT)
-    log = run.stdout + run.stderr
-    assert "reached an exit point" in log, log
-    assert (project / "Schedules" / schedule / "RELION_JOB_EXIT_SUCCESS").is_file()
+    install_and_set(project, "3.1", schedule, executable_for(tmp_path), {**SETTINGS, **extra})
+    log = run_to_the_end(project, "3.1", schedule, timeout=SCHEDULER_TIMEOUT)
     return project, log, starfile.read(project / "default_pipeline.star", always_dict=True)
 
 
