@@ -48,6 +48,8 @@ from .pipeliner import (
 
 pytestmark = pytest.mark.relion5
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
 CLASS3D = "Class3D/job001/"
 ITERATIONS = 4
 DATA = f"{CLASS3D}run_it{ITERATIONS:03d}_data.star"
@@ -201,6 +203,20 @@ def test_relion50_programs_take_our_outputs(ran_job, env5):
         assert equalised in taken, consumer
     result = mrcfile.read(project / refine_job / "run_it001_class001.mrc")
     assert np.corrcoef(result.ravel(), mrcfile.read(project / equalised).ravel())[0, 1] > 0.5
+
+
+def test_the_31_example_project_runs_under_relion50(tmp_path, env5, occupy_exe):
+    """example_project/ (made by RELION 3.1.3) opens in 5.0: its pipeliner upgrades it, our job gets 5.0 labels."""
+    project = tmp_path / "example_project"
+    shutil.copytree(REPOSITORY / "example_project", project, ignore=shutil.ignore_patterns("External", "Simulation"))
+    assert "_rlnPipeLineProcessType " in (project / "default_pipeline.star").read_text()  # 3.1's integers
+    job = add_external(project, occupy_exe, env5, in_part="Class3D/job003/run_it025_data.star", nr_threads="2")
+    assert "# version 50001" in (project / "default_pipeline.star").read_text()
+    run_job(project, job, env5)
+    assert status(project, job) == "Succeeded", (project / job / "run.err").read_text()
+    assert "RELION version: 5.0 (from default_pipeline.star)" in (project / job / "run.out").read_text()
+    nodes = registered_nodes(project, job)
+    assert [nodes[f"{job}class{n:03d}_equalised.mrc"] for n in (1, 2, 3)] == ["DensityMap.mrc"] * 3
 
 
 def failing_job(project: Path, exe: str, env: dict) -> str:
