@@ -180,7 +180,9 @@ def main() -> int:
     for gui_file in PROJECT.glob(".gui_*"):
         gui_file.unlink()
 
-    # what the RELION GUI writes when it starts a new project
+    # what the RELION GUI writes when it starts a new project: .gui_projectdir (else the GUI asks whether
+    # this is a project) and an empty pipeline
+    (PROJECT / ".gui_projectdir").touch()
     (PROJECT / "default_pipeline.star").write_text(
         "\n# version 30001\n\ndata_pipeline_general\n\n_rlnPipeLineJobCounter                       1\n \n")
     simulate()

@@ -1,15 +1,20 @@
-"""Shared fixtures: copies of the real RELION projects, small synthetic projects, the `relion` marker.
+"""Shared fixtures: copies of the real RELION projects, small synthetic projects, the RELION markers.
 
 Tests marked ``@pytest.mark.relion`` need Debian's RELION 3.1.3 programs (and the installed
 ``occupy_relion`` console script): they are skipped cleanly when ``relion_refine`` is not on PATH.
+Tests marked ``@pytest.mark.relion5`` need the RELION 5.0.1 programs of ``shared/relion5/bin`` and the
+run-time libraries of Debian's RELION package: they are skipped cleanly when that ``relion_refine``
+is missing or does not run as 5.0.  They get RELION 5 first on PATH only through :func:`relion5_env`.
 Shared files are always copied to ``tmp_path`` first: inputs are never touched.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import mrcfile
@@ -28,6 +33,8 @@ def _shared_dir() -> Path:
 SHARED = _shared_dir()
 SHARED_RELION = SHARED / "relion"
 SHARED_MAPS = SHARED / "maps"
+#: RELION 5.0.1 programs built from the public source (shared/relion5/README.md)
+RELION5_BIN = SHARED / "relion5" / "bin"
 
 
 def relion_available() -> bool:
@@ -35,14 +42,56 @@ def relion_available() -> bool:
     return shutil.which("relion_refine") is not None
 
 
+@functools.cache
+def relion5_version() -> str | None:
+    """The version ``shared/relion5/bin/relion_refine --version`` reports, or None if it cannot run there."""
+    program = RELION5_BIN / "relion_refine"
+    if not os.access(program, os.X_OK):
+        return None
+    try:
+        done = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in done.stdout.splitlines():  # "RELION version: 5.0.1-commit-d476e6"
+        if line.startswith("RELION version:"):
+            return line.split(":", 1)[1].strip()
+    return None  # e.g. missing run-time libraries: the loader's error, no version line
+
+
+def relion5_available() -> bool:
+    """True when the RELION 5.0 programs run (their libraries come with Debian's relion package)."""
+    version = relion5_version()
+    return version is not None and version.startswith("5.0")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Skip `relion` tests when RELION is absent (with a reason, never an error)."""
-    if relion_available():
-        return
-    skip = pytest.mark.skip(reason="RELION programs not on PATH (relion_refine not found)")
+    """Skip `relion` / `relion5` tests when that RELION is absent (with a reason, never an error)."""
+    skips = {}
+    if not relion_available():
+        skips["relion"] = pytest.mark.skip(reason="RELION programs not on PATH (relion_refine not found)")
+    if not relion5_available():
+        skips["relion5"] = pytest.mark.skip(
+            reason=f"RELION 5.0 programs not runnable ({RELION5_BIN / 'relion_refine'}: "
+                   f"{relion5_version() or 'missing, or its libraries (apt-get install relion) are'})")
     for item in items:
-        if "relion" in item.keywords:
-            item.add_marker(skip)
+        for marker, skip in skips.items():
+            if marker in item.keywords:
+                item.add_marker(skip)
+
+
+def relion5_env() -> dict[str, str]:
+    """The environment for RELION 5 commands: its bin/ first on PATH (the names are 3.1's too)."""
+    return dict(os.environ, PATH=f"{RELION5_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+
+
+@pytest.fixture(scope="session")
+def occupy_exe() -> str:
+    """The installed console script, by absolute path (RELION runs fn_exe through /bin/sh)."""
+    exe = shutil.which("occupy_relion")
+    if exe is None:
+        pytest.skip("the occupy_relion console script is not installed (pip install .)")
+    return str(Path(exe).absolute())
 
 
 def copy_tree(source: Path, target: Path) -> Path:

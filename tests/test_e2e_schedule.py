@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import mrcfile
 import numpy as np
 import pytest
 import starfile
 
-from occupy_relion.relion import schemes
 from occupy_relion.synthetic import make_particle, render
 
-from .conftest import write_mrc
+from .pipeliner import (
+    SCHEME_SETTINGS,
+    executable_for,
+    install_and_set,
+    run_to_the_end,
+    start_project,
+)
 
 pytestmark = pytest.mark.relion
 
@@ -35,6 +40,12 @@ needs_relion = pytest.mark.skipif(
 )
 
 
+def _write_map(path: Path, volume: np.ndarray) -> None:
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(volume.astype(np.float32))
+        mrc.voxel_size = PIXEL_SIZE
+
+
 def make_tiny_project(project: Path) -> None:
     """Two maps (third domain present / absent), noisy projections, particles STAR, reference, empty pipeline."""
     simulation = project / "Simulation"
@@ -42,12 +53,12 @@ def make_tiny_project(project: Path) -> None:
     maps = []
     for name, occupancy in (("present", 1.0), ("absent", 0.0)):
         volume = render(make_particle((1.0, 1.0, occupancy), seed=3), (BOX, BOX, BOX), PIXEL_SIZE, blur=2.0)
-        write_mrc(simulation / f"{name}.mrc", volume, PIXEL_SIZE)
+        _write_map(simulation / f"{name}.mrc", volume)
         maps.append(volume)
         subprocess.run(["relion_project", "--i", f"Simulation/{name}.mrc", "--o", f"Simulation/{name}",
                         "--nr_uniform", str(PER_MAP), "--angpix", str(PIXEL_SIZE), "--add_noise",
                         "--white_noise", "0.05"], cwd=project, check=True, capture_output=True)
-    write_mrc(simulation / "reference.mrc", np.mean(maps, axis=0), PIXEL_SIZE)
+    _write_map(simulation / "reference.mrc", np.mean(maps, axis=0))
     rows = [f"{i:06d}@Simulation/{name}.mrcs Simulation/{name}.mrc 1"
             for name in ("present", "absent") for i in range(1, PER_MAP + 1)]
     (simulation / "particles.star").write_text(
@@ -56,32 +67,11 @@ def make_tiny_project(project: Path) -> None:
         f"_rlnImageSize #7\n_rlnImageDimensionality #8\n1 optics1 300 2.7 0.1 {PIXEL_SIZE} {BOX} 2\n\n\n"
         "# version 30001\n\ndata_particles\n\nloop_\n_rlnImageName #1\n_rlnMicrographName #2\n"
         "_rlnOpticsGroup #3\n" + "\n".join(rows) + "\n")
-    (project / "default_pipeline.star").write_text(
-        "\n# version 30001\n\ndata_pipeline_general\n\n_rlnPipeLineJobCounter                       1\n \n")
-
-
-def executable_for(tmp_path: Path) -> Path:
-    """The installed console script, else a wrapper running this Python's occupy_relion."""
-    found = schemes.default_executable()
-    if found is not None:
-        return found
-    wrapper = tmp_path / "occupy_relion"
-    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m occupy_relion "$@"\n')
-    wrapper.chmod(0o755)
-    return wrapper
-
-
-def scheduler(project: Path, schedule: str, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(["relion_scheduler", "--schedule", schedule, *arguments], cwd=project,
-                          capture_output=True, text=True, timeout=timeout)
+    start_project(project, "3.1")
 
 
 #: tiny-run values for the shipped Schedules' variables
-SETTINGS = {
-    "particles": "Simulation/particles.star", "reference": "Simulation/reference.mrc",
-    "nr_classes": "2", "nr_iter": "2", "particle_diameter": "100", "ini_high": "30",
-    "sampling": "15 degrees", "offset_range": "2", "offset_step": "2", "do_ctf": "false", "threads": "2",
-}
+SETTINGS = {"particles": "Simulation/particles.star", "reference": "Simulation/reference.mrc", **SCHEME_SETTINGS}
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +89,8 @@ def run_schedule(simulation: Path, tmp_path: Path, schedule: str, **extra: str) 
     """
     project = tmp_path / "project"
     shutil.copytree(simulation, project)
-    executable = executable_for(tmp_path)
-    assert schemes.main([schedule, "--project", str(project), "--exe", str(executable), "--schedule"]) == 0
-    assert (project / "Schedules" / schedule / "schedule.star").is_file()
-    assert scheduler(project, schedule, "--reset").returncode == 0
-    for name, value in {**SETTINGS, **extra}.items():
-        done = scheduler(project, schedule, "--set_var", name, "--value", value)
-        assert done.returncode == 0, done.stderr
-    run = scheduler(project, schedule, "--run", "--pipeline_control", f"Schedules/{schedule}/",
-                    timeout=SCHEDULER_TIMEOUT)
-    log = run.stdout + run.stderr
-    assert "reached an exit point" in log, log
-    assert (project / "Schedules" / schedule / "RELION_JOB_EXIT_SUCCESS").is_file()
+    install_and_set(project, "3.1", schedule, executable_for(tmp_path), {**SETTINGS, **extra})
+    log = run_to_the_end(project, "3.1", schedule, timeout=SCHEDULER_TIMEOUT)
     return project, log, starfile.read(project / "default_pipeline.star", always_dict=True)
 
 

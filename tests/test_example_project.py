@@ -107,6 +107,16 @@ def test_committed_files_stay_small():
     assert sum(f.stat().st_size for f in files) < MAX_COMMITTED_BYTES
 
 
+def test_the_gui_sees_a_project_directory():
+    """RELION's GUI asks "does not look like a RELION project directory" unless .gui_projectdir is there."""
+    assert (EXAMPLE / ".gui_projectdir").is_file()
+    if shutil.which("git") is None or not (REPOSITORY / ".git").exists():
+        pytest.skip("needs git to see what is committed")
+    committed = subprocess.run(["git", "ls-files", "example_project/.gui_projectdir"], cwd=REPOSITORY,
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert committed == ["example_project/.gui_projectdir"]
+
+
 def test_job_runs_on_a_copy_as_the_readme_says(tmp_path, monkeypatch):
     from occupy_relion.cli import main
 

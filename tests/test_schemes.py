@@ -255,6 +255,12 @@ def test_gui_job_star_gives_a_command_line_our_program_accepts(shared_relion):
     assert parsed.amplify == float("inf") and parsed.lowpass is None and parsed.threads == 2
 
 
+def test_gui_job_threads_default_is_the_command_lines():
+    """The GUI form starts with the thread count the command line uses when --j is not given."""
+    default = parse_options(["--o", "External/job009/", "--in_parts", "Class3D/job003/run_it025_data.star"])
+    assert int(job_options(SHIPPED / "external" / "job.star")["nr_threads"]) == default.threads
+
+
 @pytest.mark.parametrize("name", SCHEME_NAMES)
 def test_scheme_external_job_parameters_are_ours(name):
     options = job_options(SHIPPED / name / "occupy" / "job.star")

@@ -135,4 +135,4 @@ def write_nodes(job: JobDirectory, results: list[ClassResult], summary: str, rep
     logfile = job.name(LOGFILE_NAME)
     if logfile in report and (job.path / LOGFILE_NAME).exists():
         nodes.append(OutputNode(logfile, "logfile"))
-    write_output_nodes(job.path, nodes, version.version)
+    write_output_nodes(job.path, nodes, None if version.assumed else version.version)

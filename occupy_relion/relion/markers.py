@@ -1,9 +1,12 @@
 """RELION's marker files in the job directory: how a job says it ended, and how it is told to stop.
 
-RELION_JOB_EXIT_SUCCESS / _FAILURE / _ABORTED are written by the job (SUCCESS last of all);
-RELION_JOB_ABORT_NOW is written by the GUI or the schemer and must be deleted by the job once it
-has stopped.  Markers and the node list from an earlier run are removed at start, so a re-run
-("Continue") never shows an old ending.
+RELION_JOB_EXIT_SUCCESS / _FAILURE / _ABORTED are written by the job (SUCCESS last of all).
+RELION_JOB_ABORT_NOW is written by the GUI's Abort or ``relion_schemer --abort``; RELION's own
+programs only test for it (pipeline_control.cpp), and the pipeliner deletes it before every
+(re)start.  So one present when the job starts was pressed after the launch, while Python was
+still starting: it is kept and honoured by the first abort check, never deleted at start.  At start
+only the exit markers and the node list of an earlier run go, so a re-run ("Continue") never shows
+an old ending; once the job has stopped for an abort the request is deleted.
 """
 
 from __future__ import annotations
@@ -29,10 +32,10 @@ def _touch(path: Path) -> None:
 
 
 def clear_stale(job_dir: str | os.PathLike) -> list[str]:
-    """Remove the exit markers, a pending ABORT_NOW and the node list of an earlier run; return what went."""
+    """Remove the exit markers and the node list of an earlier run (never ABORT_NOW); return what went."""
     job_dir = Path(job_dir)
     removed = []
-    for name in (*EXIT_MARKERS, ABORT_NOW, OUTPUT_NODES):
+    for name in (*EXIT_MARKERS, OUTPUT_NODES):
         path = job_dir / name
         if path.exists():
             path.unlink()

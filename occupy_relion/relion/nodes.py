@@ -1,16 +1,19 @@
 """RELION_OUTPUT_NODES.star: which outputs RELION adds to the pipeline, with what type.
 
-Both type columns are written: 3.1 reads the integer ``_rlnPipeLineNodeType``, 4.0 and 5.0 read the
-string ``_rlnPipeLineNodeTypeLabel`` (3.1 warns about the unknown label and goes on).  The part of a
-label before the first dot picks the GUI browser; later parts are free keywords.
+Each version gets the type column it reads, as its own programs write it (``relion_star_handler
+--split``): 3.1 the integer ``_rlnPipeLineNodeType``, 4.0 and 5.0 the string
+``_rlnPipeLineNodeTypeLabel`` (they ignore the integer; 3.1 warns "unknown label" about the string
+on every run).  When the version is not known (no pipeline says it) both columns are written, which
+all three accept.  The part of a label before the first dot picks the GUI browser (``.Nodes/<part>/``);
+later parts are free keywords.
 
 Node kinds we register (docs/relion.md §3):
 
 - ``map``: the equalised/attenuated/sigmoid maps are ordinary 3D maps (6 / ``DensityMap.mrc``), so
   a later Class3D, Refine3D or MaskCreate can take them as a reference.
 - ``localres``: the scale maps are per-voxel values on the map's grid, like a local-resolution map
-  (12 / ``Image3D.mrc.localresmap``): the GUI offers them where a local-resolution map is expected
-  (e.g. colouring a surface), never as a reference.
+  (12 / ``Image3D.mrc.localresmap``).  No RELION job takes this type as an input; the GUI lists
+  them under Display (and in the ``Image3D`` node browser), never as a reference.
 - ``logfile``: the PDF report (13 / ``LogFile.pdf.relion``): the GUI's Display button opens it.
 - ``process``: occupancy.star, our result table.  4.0 and 5.0 have a family for job results that
   are STAR files (``ProcessData``, e.g. postprocess.star is ``ProcessData.star.relion.postprocess``),
@@ -31,6 +34,7 @@ import starfile
 
 from ..atomic import write_text
 from .markers import OUTPUT_NODES
+from .version import DEFAULT
 
 #: kind -> (3.1 integer, 4.0 label, 5.0 label); None: not registered for that version
 NODE_TYPES: dict[str, tuple[int | None, str | None, str | None]] = {
@@ -40,8 +44,13 @@ NODE_TYPES: dict[str, tuple[int | None, str | None, str | None]] = {
     "process": (None, "ProcessData.star.occupy", "ProcessData.star.occupy"),
 }
 
-#: integer written in the 3.1 column for kinds 3.1 does not register (only 4.0/5.0 read such rows)
+#: integer written in the 3.1 column for kinds 3.1 does not register (only when the version is unknown;
+#: 4.0/5.0 ignore the integer)
 _NO_INTEGER = 14
+
+NAME_COLUMN = "_rlnPipeLineNodeName"
+INTEGER_COLUMN = "_rlnPipeLineNodeType"
+LABEL_COLUMN = "_rlnPipeLineNodeTypeLabel"
 
 
 @dataclass(frozen=True)
@@ -65,22 +74,36 @@ def node_type(kind: str, version: str) -> tuple[int, str] | None:
     return (integer if integer is not None else _NO_INTEGER, label)
 
 
-def format_nodes(nodes: list[OutputNode], version: str) -> str:
-    """The text of RELION_OUTPUT_NODES.star for ``version`` (nodes this version cannot take are left out)."""
+def format_nodes(nodes: list[OutputNode], version: str | None) -> str:
+    """The text of RELION_OUTPUT_NODES.star for ``version`` (None: not known, both type columns).
+
+    Nodes this version cannot take are left out; an unknown version gets the default's rows.
+    """
+    rows_for = version or DEFAULT
+    columns: tuple[str, ...]
+    if version is None:
+        columns = (NAME_COLUMN, INTEGER_COLUMN, LABEL_COLUMN)
+    elif version.startswith("3"):
+        columns = (NAME_COLUMN, INTEGER_COLUMN)
+    else:
+        columns = (NAME_COLUMN, LABEL_COLUMN)
     rows = []
     for node in nodes:
-        types = node_type(node.kind, version)
+        types = node_type(node.kind, rows_for)
         if types is None:
             continue
         if any(c.isspace() for c in node.name):
             raise ValueError(f"node name with white space cannot be registered in RELION: {node.name!r}")
-        rows.append((node.name, types[0], types[1]))
-    table = pd.DataFrame(rows, columns=["rlnPipeLineNodeName", "rlnPipeLineNodeType", "rlnPipeLineNodeTypeLabel"])
-    return starfile.to_string({"output_nodes": table.astype({"rlnPipeLineNodeType": int})})
+        rows.append({NAME_COLUMN: node.name, INTEGER_COLUMN: int(types[0]), LABEL_COLUMN: types[1]})
+    table = pd.DataFrame(rows, columns=[NAME_COLUMN, INTEGER_COLUMN, LABEL_COLUMN])[list(columns)]
+    if INTEGER_COLUMN in columns:
+        table = table.astype({INTEGER_COLUMN: int})
+    table.columns = [column.removeprefix("_") for column in columns]  # starfile adds the underscore
+    return starfile.to_string({"output_nodes": table})
 
 
-def write_output_nodes(job_dir: str | os.PathLike, nodes: list[OutputNode], version: str) -> Path:
-    """Write RELION_OUTPUT_NODES.star into ``job_dir`` atomically."""
+def write_output_nodes(job_dir: str | os.PathLike, nodes: list[OutputNode], version: str | None) -> Path:
+    """Write RELION_OUTPUT_NODES.star into ``job_dir`` atomically (``version`` None: not known)."""
     path = Path(job_dir) / OUTPUT_NODES
     write_text(path, format_nodes(nodes, version))
     return path

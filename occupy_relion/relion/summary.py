@@ -1,15 +1,18 @@
 """occupancy.star: what the job did, in a form RELION programs and Schemes can read.
 
+``data_occupancy_classes`` (a loop, first: the GUI's Display opens a STAR file's first block, and
+this one's ``_rlnReferenceImage`` column lists the maps it can show): one row per analysed class.
 ``data_occupancy_general`` (key-value): the input, the RELION version, every parameter and the
-derived settings shared by all classes.  ``data_occupancy_classes`` (a loop): one row per analysed
-class.  Values a Scheme may branch on carry labels RELION knows (docs/relion.md §5), so its operators
-(``float=star_table_min``, ``float=star_table_sort_idx``, ``string=read_star`` …) can read them:
+derived settings shared by all classes.  Values a Scheme may branch on carry labels RELION knows
+(docs/relion.md §5), so its operators (``float=star_table_min``, ``float=star_table_sort_idx``,
+``string=read_star`` …) can read them:
 
 ==============================  ====================================================================
 ``_rlnClassNumber``             RELION's class (or body) number
 ``_rlnReferenceImage``          the equalised map of the class (a RELION-readable 3D map)
 ``_rlnClassDistribution``       from the model.star (1 for a lone map or a body)
-``_rlnEstimatedResolution``     from the model.star, Å (999 when unknown, as RELION writes it)
+``_rlnEstimatedResolution``     from the model.star as RELION wrote it, Å (1/res, ``inf`` when no shell
+                                had signal); 0 when there is none, as RELION writes an unestimated one
 ``_rlnAverageValue``            mean scale inside the molecule (confidence ≥ 0.5, scale ≥ 0.05)
 ``_rlnStandardDeviationValue``  standard deviation of the scale inside the molecule
 ==============================  ====================================================================
@@ -35,8 +38,9 @@ SUMMARY_NAME = "occupancy.star"
 GENERAL_BLOCK = "occupancy_general"
 CLASSES_BLOCK = "occupancy_classes"
 
-#: what RELION writes for an unknown resolution (e.g. _rlnAccuracyRotations of an empty class)
-UNKNOWN_RESOLUTION = 999.0
+#: what RELION writes for a resolution it has not estimated (MlModel starts it at 0, and reads a
+#: missing one as 0); an estimated one is 1/resolution of the last shell with signal, ``inf`` for none
+UNKNOWN_RESOLUTION = 0.0
 
 
 def camel(name: str) -> str:
@@ -139,11 +143,11 @@ def class_row(result: ClassResult) -> dict:
 
 
 def write_summary(path: str | os.PathLike, general: dict, rows: list[dict]) -> Path:
-    """Write occupancy.star (both tables) atomically."""
+    """Write occupancy.star (both tables, the classes first) atomically."""
     path = Path(path)
     classes = pd.DataFrame(rows) if rows else pd.DataFrame({"rlnClassNumber": pd.Series([], dtype=int)})
     with atomic_path(path, ".star") as temp:
-        starfile.write({GENERAL_BLOCK: general, CLASSES_BLOCK: classes}, temp, float_format="%.6g")
+        starfile.write({CLASSES_BLOCK: classes, GENERAL_BLOCK: general}, temp, float_format="%.6g")
     return path
 
 

@@ -26,6 +26,7 @@ class RelionVersion:
 
     version: str  # "3.1", "4.0" or "5.0": the versions whose node conventions we know
     source: str  # e.g. "default_pipeline.star", "--relion_version", "default"
+    assumed: bool = False  # True when nothing told us the version and DEFAULT was taken
 
 
 def parse_version(text: str) -> str:
@@ -80,4 +81,4 @@ def detect_version(project_dir: str | os.PathLike = ".", forced: str | None = No
     found = version_from_pipeline(pipeline)
     if found is not None:
         return RelionVersion(found, "default_pipeline.star")
-    return RelionVersion(DEFAULT, "default (no default_pipeline.star)")
+    return RelionVersion(DEFAULT, "default (no default_pipeline.star)", assumed=True)

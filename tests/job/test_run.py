@@ -52,9 +52,11 @@ def run(project: Path, *arguments: str, capsys=None, abort_check=markers.check_a
     return code, out, err
 
 
-def nodes_of(project: Path) -> dict[str, tuple[int, str]]:
+def nodes_of(project: Path) -> dict[str, tuple[int | None, str | None]]:
+    """name -> (3.1 integer, 4.0/5.0 label); None for a column not written for the project's version."""
     table = starfile.read(project / JOB / markers.OUTPUT_NODES)
-    return {row.rlnPipeLineNodeName: (int(row.rlnPipeLineNodeType), row.rlnPipeLineNodeTypeLabel)
+    return {row.rlnPipeLineNodeName: (int(row.rlnPipeLineNodeType) if hasattr(row, "rlnPipeLineNodeType") else None,
+                                      getattr(row, "rlnPipeLineNodeTypeLabel", None))
             for row in table.itertuples()}
 
 
@@ -233,6 +235,17 @@ def test_abort_between_classes(synthetic_project, in_project, quick_report, caps
     assert markers_in(synthetic_project) == {markers.ABORTED}
 
 
+def test_abort_pressed_while_the_job_starts_is_honoured(synthetic_project, in_project, quick_report, capsys):
+    """RELION deletes ABORT_NOW before the launch, so one present at start came after it: stop, do not delete it."""
+    (synthetic_project / JOB).mkdir(parents=True)
+    (synthetic_project / JOB / markers.ABORT_NOW).write_text("")
+    in_project(synthetic_project)
+    code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys)
+    assert code == 2 and f"aborted ({JOB}{markers.ABORT_NOW} found)" in out
+    assert markers_in(synthetic_project) == {markers.ABORTED}
+    assert not list((synthetic_project / JOB).glob("class*.mrc")) and quick_report == []
+
+
 def test_rerun_in_the_same_directory(synthetic_project, in_project, quick_report, capsys):
     in_project(synthetic_project)
     arguments = ["--in_parts", "Class3D/job005/run_it020_data.star"]
@@ -282,7 +295,7 @@ def test_refine3d_uses_half_maps_for_the_noise(relion31_copy, in_project, quick_
     assert "noise from half maps" in out
     nodes = nodes_of(relion31_copy)
     assert JOB + "occupancy.star" not in nodes  # RELION 3.1 project: no integer type fits the table
-    assert nodes[JOB + "class001_equalised.mrc"] == (6, "DensityMap.mrc")
+    assert nodes[JOB + "class001_equalised.mrc"] == (6, None)  # 3.1 reads (and gets) the integer only
 
 
 def test_forced_relion_version(relion31_copy, in_project, quick_report, capsys):
@@ -309,7 +322,7 @@ def test_lone_noncubic_map_keeps_its_geometry(shared_relion, tmp_path, in_projec
         assert (int(mrc.header.nxstart), int(mrc.header.nystart), int(mrc.header.nzstart)) == (5, 6, 7)
         assert float(mrc.voxel_size.y) == pytest.approx(6.0)
     _, classes = read_summary(tmp_path / JOB / "occupancy.star")
-    assert classes["rlnEstimatedResolution"][0] == 999.0 and classes["rlnClassDistribution"][0] == 1.0
+    assert classes["rlnEstimatedResolution"][0] == 0.0 and classes["rlnClassDistribution"][0] == 1.0  # as RELION
     assert math.isfinite(classes["rlnAverageValue"][0])
 
 
@@ -389,6 +402,6 @@ def test_relion50_project_gets_50_labels(relion50_copy, in_project, quick_report
     assert code == 0, err
     assert "RELION version: 5.0 (from default_pipeline.star)" in out
     nodes = nodes_of(relion50_copy)
-    assert nodes[JOB + "class002_equalised.mrc"] == (6, "DensityMap.mrc")
-    assert nodes[JOB + "occupancy.star"][1] == "ProcessData.star.occupy"
-    assert nodes[JOB + "logfile.pdf"] == (13, "LogFile.pdf.relion")
+    assert nodes[JOB + "class002_equalised.mrc"] == (None, "DensityMap.mrc")  # 5.0 reads the label only
+    assert nodes[JOB + "occupancy.star"] == (None, "ProcessData.star.occupy")
+    assert nodes[JOB + "logfile.pdf"] == (None, "LogFile.pdf.relion")

@@ -1,4 +1,4 @@
-"""Marker files: stale ones removed at start, abort requests honoured and deleted, SUCCESS last."""
+"""Marker files: stale exit markers removed at start, abort requests kept, honoured and then deleted."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ from occupy_relion.errors import JobAborted
 from occupy_relion.relion import markers
 
 
-def test_clear_stale_removes_markers_and_old_nodes(tmp_path):
+def test_clear_stale_removes_exit_markers_and_old_nodes_but_keeps_an_abort_request(tmp_path):
+    """The pipeliner deletes ABORT_NOW before the launch: one found at start is a request to honour."""
     for name in (*markers.EXIT_MARKERS, markers.ABORT_NOW, markers.OUTPUT_NODES, ".occupy-tmp-abc.mrc"):
         (tmp_path / name).write_text("")
     (tmp_path / "class001_scale.mrc").write_text("keep")
     removed = markers.clear_stale(tmp_path)
-    assert set(removed) == {*markers.EXIT_MARKERS, markers.ABORT_NOW, markers.OUTPUT_NODES}
-    assert [p.name for p in tmp_path.iterdir()] == ["class001_scale.mrc"]
+    assert set(removed) == {*markers.EXIT_MARKERS, markers.OUTPUT_NODES}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [markers.ABORT_NOW, "class001_scale.mrc"]
+    with pytest.raises(JobAborted):
+        markers.check_abort(tmp_path)
 
 
 def test_abort_check(tmp_path):

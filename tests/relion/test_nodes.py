@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import starfile
 
 from occupy_relion.relion.nodes import OutputNode, format_nodes, node_type, write_output_nodes
@@ -22,10 +23,10 @@ def test_types_per_version():
     assert node_type("process", "5.0")[1] == "ProcessData.star.occupy"
 
 
-def test_same_layout_as_relion50_registered(shared_relion, tmp_path):
-    """Our file has the columns of the real External job's node file that RELION 5.0 read."""
+def test_unknown_version_gets_both_columns_as_relion50_registered(shared_relion, tmp_path):
+    """Without a known version: both type columns, the layout of a real External job's file RELION 5.0 read."""
     real = starfile.read(shared_relion / "relion50_project/External/job004/RELION_OUTPUT_NODES.star")
-    path = write_output_nodes(tmp_path, NODES, "5.0")
+    path = write_output_nodes(tmp_path, NODES, None)
     ours = starfile.read(path)
     assert list(ours.columns) == list(real.columns) == [
         "rlnPipeLineNodeName", "rlnPipeLineNodeType", "rlnPipeLineNodeTypeLabel"]
@@ -34,11 +35,22 @@ def test_same_layout_as_relion50_registered(shared_relion, tmp_path):
     assert list(ours["rlnPipeLineNodeType"][[0, 1, 3]]) == [6, 12, 13]
 
 
-def test_relion31_leaves_out_what_it_cannot_take(tmp_path):
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+def test_relion4_and_5_get_the_label_column_only(version, tmp_path):
+    """What 4.0/5.0's own relion_star_handler writes (tests/test_e2e_relion5.py compares with it)."""
+    table = starfile.read(write_output_nodes(tmp_path, NODES, version))
+    assert list(table.columns) == ["rlnPipeLineNodeName", "rlnPipeLineNodeTypeLabel"]
+    assert list(table["rlnPipeLineNodeTypeLabel"]) == [
+        "DensityMap.mrc", "Image3D.mrc.localresmap", "ProcessData.star.occupy", "LogFile.pdf.relion"]
+
+
+def test_relion31_gets_the_integer_column_only_and_leaves_out_what_it_cannot_take(tmp_path):
+    """3.1 logs "unknown label: rlnPipeLineNodeTypeLabel" for the string column, so it gets none."""
     text = format_nodes(NODES, "3.1")
-    assert "occupancy.star" not in text
+    assert "occupancy.star" not in text and "rlnPipeLineNodeTypeLabel" not in text
     rows = [line.split() for line in text.splitlines() if line.startswith("External/")]
     assert [row[1] for row in rows] == ["6", "12", "13"]  # 3.1 reads the type as an integer
     table = starfile.read(write_output_nodes(tmp_path, NODES, "3.1"))
+    assert list(table.columns) == ["rlnPipeLineNodeName", "rlnPipeLineNodeType"]
     assert list(table["rlnPipeLineNodeType"]) == [6, 12, 13]
     assert "data_output_nodes" in text and not list(tmp_path.glob(".occupy-tmp-*"))

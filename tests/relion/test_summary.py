@@ -23,11 +23,11 @@ RELION_LABELS = {"rlnClassNumber", "rlnReferenceImage", "rlnClassDistribution", 
                  "rlnAverageValue", "rlnStandardDeviationValue", "rlnModelStarFile", "rlnNrClasses", "rlnPixelSize"}
 
 
-def _row(template, number, mean, attenuated=None):
+def _row(template, number, mean, attenuated=None, resolution=None):
     outputs = ClassOutputs(scale=f"External/job012/class{number:03d}_scale.mrc",
                            confidence=f"External/job012/class{number:03d}_confidence.mrc",
                            equalised=f"External/job012/class{number:03d}_equalised.mrc", attenuated=attenuated)
-    result = replace(template, number=number, resolution=None, outputs=outputs, seconds=1.23456,
+    result = replace(template, number=number, resolution=resolution, outputs=outputs, seconds=1.23456,
                      statistics=replace(template.statistics, scale_mean=mean))
     return class_row(result)
 
@@ -53,13 +53,41 @@ def test_round_trip(tmp_path, class_result):
     assert general_back["occupyWorkingShape"] == "10,10,10"
     assert list(classes["rlnClassNumber"]) == [1, 2]
     assert list(classes["rlnAverageValue"]) == pytest.approx([0.8, 0.4])
-    assert list(classes["rlnEstimatedResolution"]) == [999.0]*2  # unknown, as RELION writes it
+    assert list(classes["rlnEstimatedResolution"]) == [0.0]*2  # none known: 0, as RELION writes it
     assert classes["occupyAttenuatedMap"][1] == "External/job012/class002_attenuated.mrc"
     assert classes["occupySolventRegion"][0] == class_result.settings.solvent_region.value  # an enum, as its words
     assert classes["occupyNoiseFloorSource"][0] == "solvent voxels"
     assert classes["occupySeconds"][0] == pytest.approx(1.235)
     assert RELION_LABELS <= set(classes.columns) | set(general_back)
     assert not list(tmp_path.glob(".occupy-tmp-*"))
+
+
+def _summary(tmp_path, rows):
+    general = general_table(
+        input_description="x", input_kind="Class3D", model_path=None, relion_version="5.0",
+        relion_version_source="default", class_count=len(rows), processed=[1], skipped=[], pixel_size=1.0,
+        parameters={}, settings={}, joint_reference=None, program_version="0.1.0")
+    return write_summary(tmp_path / "occupancy.star", general, rows)
+
+
+def test_display_opens_the_block_with_the_maps(tmp_path, class_result):
+    """relion_display (the GUI's Display) shows a STAR file's first block: it must list the maps."""
+    text = _summary(tmp_path, [_row(class_result, 1, 0.8)]).read_text()
+    blocks = [line for line in text.splitlines() if line.startswith("data_")]
+    assert blocks == [f"data_{CLASSES_BLOCK}", f"data_{GENERAL_BLOCK}"]
+    first = text[:text.index(f"data_{GENERAL_BLOCK}")]
+    assert "_rlnReferenceImage" in first and "External/job012/class001_equalised.mrc" in first
+
+
+def test_resolution_is_written_as_relion_wrote_it(tmp_path, shared_relion, class_result):
+    """RELION writes 1/res, inf when no shell had signal (run_it000_model.star), 0 when not estimated."""
+    assert "_rlnCurrentResolution                            inf" in (
+        shared_relion / "relion31_project/Class3D/job003/run_it000_model.star").read_text()
+    rows = [_row(class_result, 1, 0.8), _row(class_result, 2, 0.5, resolution=math.inf),
+            _row(class_result, 3, 0.4, resolution=12.5)]
+    _, classes = read_summary(_summary(tmp_path, rows))
+    assert classes["rlnEstimatedResolution"][0] == 0.0
+    assert math.isinf(classes["rlnEstimatedResolution"][1]) and classes["rlnEstimatedResolution"][2] == 12.5
 
 
 def test_star_values():
