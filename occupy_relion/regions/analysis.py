@@ -159,7 +159,7 @@ class RegionAnalysis:
         return tuple(c.class_number for c in sorted(self.completeness, key=lambda c: c.rank))
 
 
-def _variability(occupancy: Sequence[float]) -> float:
+def _variability(occupancy: Sequence[float] | np.ndarray) -> float:
     """Largest difference between classes; one map: how far below full."""
     return float(1 - occupancy[0]) if len(occupancy) == 1 else float(max(occupancy) - min(occupancy))
 
@@ -275,22 +275,22 @@ def _partial_basins(
     scale: np.ndarray, molecule: np.ndarray, edge_free: np.ndarray, level: float, p: RegionParameters,
     min_voxels: float,
 ) -> list[np.ndarray]:
-    """One map: the watershed basins (in the molecule) of edge-free voxels read below full."""
+    """One map: the watershed basins (in the molecule) of edge-free voxels read below full, against
+    one basin of all edge-free full density; touching partial basins make one region."""
     occupancy = np.clip(scale * np.float32(1 / level), 0, 1)
     full = occupancy >= 1 - p.min_difference
-    markers, count = ndimage.label(edge_free & molecule & ~full)
-    if count == 0:
+    partial = edge_free & molecule & ~full
+    if not partial.any():
         return []
-    if count > 30000:
-        raise RegionError(f"{count} separate partial pieces: the scale map is too noisy to find regions")
-    markers = markers.astype(np.int16) + np.int16(1)
-    markers[markers == 1] = 0
-    markers[edge_free & full] = 1  # one basin for all full density
+    markers = np.zeros(scale.shape, dtype=np.int8)
+    markers[partial] = 2
+    markers[edge_free & full] = 1
     markers[~molecule] = -1
     cost = ((1 - occupancy) * 65535).astype(np.uint16)
-    basins = ndimage.watershed_ift(cost, markers)
-    return [piece for k in range(2, count + 2)
-            if (piece := (basins == k) & molecule).sum() >= min_voxels]
+    partial = (ndimage.watershed_ift(cost, markers) == 2) & molecule
+    pieces, count = ndimage.label(partial)
+    sizes = np.bincount(pieces.ravel())
+    return [pieces == k for k in range(1, count + 1) if sizes[k] >= min_voxels]
 
 
 def _description(classes: Sequence[int], occupancy: Sequence[float]) -> str:

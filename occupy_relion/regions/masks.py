@@ -12,8 +12,9 @@ box costs little.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
@@ -21,15 +22,17 @@ from scipy import ndimage
 if TYPE_CHECKING:
     from .analysis import RegionAnalysis
 
-#: default extension and soft edge, in pixels of the map the mask is made for
-DEFAULT_EXTEND_PIXELS = 3.0
-DEFAULT_SOFT_EDGE_PIXELS = 6.0
+#: default extension and soft edge (Å), and the fewest pixels of the map the mask is made for: the
+#: regions already reach out to the rim of density, so a little more than RELION's usual 3 and 6
+#: pixels at 1 Å would take in the neighbouring domains of a coarse map
+DEFAULT_EXTEND = (3.0, 1.0)
+DEFAULT_SOFT_EDGE = (6.0, 2.0)
 
 
 @dataclass(frozen=True)
 class MaskParameters:
     """How a region's binary mask is made soft: extended by ``extend`` Å, then a raised-cosine edge
-    ``soft_edge`` Å wide.  ``None``: 3 and 6 pixels of the map the mask is made for."""
+    ``soft_edge`` Å wide.  ``None``: 3 Å (at least 1 pixel) and 6 Å (at least 2 pixels)."""
 
     extend: float | None = None
     soft_edge: float | None = None
@@ -44,11 +47,12 @@ class MaskParameters:
         """(extension, soft edge) in pixels of a map of ``pixel_size`` Å."""
         if not (math.isfinite(pixel_size) and pixel_size > 0):
             raise ValueError(f"pixel size must be positive, not {pixel_size}")
-        extend = DEFAULT_EXTEND_PIXELS if self.extend is None else self.extend / pixel_size
-        soft = DEFAULT_SOFT_EDGE_PIXELS if self.soft_edge is None else self.soft_edge / pixel_size
+        extend = max(DEFAULT_EXTEND[0] / pixel_size, DEFAULT_EXTEND[1]) if self.extend is None else self.extend / pixel_size
+        soft = (max(DEFAULT_SOFT_EDGE[0] / pixel_size, DEFAULT_SOFT_EDGE[1]) if self.soft_edge is None
+                else self.soft_edge / pixel_size)
         return extend, soft
 
-    def resolved(self, pixel_size: float) -> "MaskParameters":
+    def resolved(self, pixel_size: float) -> MaskParameters:
         """The same parameters with the defaults filled in (Å) for ``pixel_size``."""
         extend, soft = self.in_pixels(pixel_size)
         return MaskParameters(extend * pixel_size, soft * pixel_size)
@@ -70,7 +74,7 @@ def soften(binary: np.ndarray, extend_pixels: float, soft_edge_pixels: float) ->
     """``relion_mask_create``'s extension and raised-cosine edge of a binary map, in pixels (float32, [0, 1])."""
     binary = np.asarray(binary, dtype=bool)
     out = np.zeros(binary.shape, dtype=np.float32)
-    box = _bounding_box(binary, int(math.ceil(extend_pixels + soft_edge_pixels)) + 1)
+    box = _bounding_box(binary, math.ceil(extend_pixels + soft_edge_pixels) + 1)
     if box is None:
         return out
     crop = binary[box]
@@ -115,7 +119,7 @@ def resample_selection(selection: np.ndarray, shape: Sequence[int]) -> np.ndarra
     ranges = []
     for axis, part in enumerate(box):
         ratio = shape[axis] / selection.shape[axis]
-        ranges.append((max(0, int(math.floor(part.start * ratio))), min(shape[axis], int(math.ceil(part.stop * ratio)) + 1)))
+        ranges.append((max(0, math.floor(part.start * ratio)), min(shape[axis], math.ceil(part.stop * ratio) + 1)))
     values = selection.astype(np.float32)
     for axis, (start, stop) in enumerate(ranges):
         low, high, weight = _linear_weights(selection.shape[axis], shape[axis], start, stop)
@@ -128,7 +132,7 @@ def resample_selection(selection: np.ndarray, shape: Sequence[int]) -> np.ndarra
 
 
 def region_mask(
-    analysis: "RegionAnalysis",
+    analysis: RegionAnalysis,
     numbers: Sequence[int] | None,
     shape: Sequence[int],
     pixel_size: float,
