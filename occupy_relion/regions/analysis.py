@@ -26,8 +26,8 @@ scale any class has there.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -81,7 +81,7 @@ class RegionParameters:
         if isinstance(self.max_regions, bool) or not isinstance(self.max_regions, int) or self.max_regions < 1:
             raise ValueError(f"max_regions must be an integer ≥ 1, not {self.max_regions!r}")
 
-    def resolved(self, lowpass: float) -> "RegionParameters":
+    def resolved(self, lowpass: float) -> RegionParameters:
         """The same parameters with every default filled in for scale maps low-passed to ``lowpass`` Å."""
         if not (math.isfinite(lowpass) and lowpass > 0):
             raise ValueError(f"lowpass must be a positive number of Å, not {lowpass}")
@@ -338,7 +338,7 @@ def analyse_regions(
     if not molecule_full.any():
         raise RegionError("no molecule: no class has density that stands out of its solvent")
     # all further work is on the molecule's box, widened by the edge width (views of the maps, no copies)
-    box = _bounding_box(molecule_full, [int(math.ceil(p.edge_width / s)) + 1 for s in step])
+    box = _bounding_box(molecule_full, [math.ceil(p.edge_width / s) + 1 for s in step])
     molecule = molecule_full[box]
     scales = [np.asarray(scale[n], dtype=np.float32)[box] for n in classes]
     consensus = np.maximum.reduce(scales) if len(scales) > 1 else scales[0]
