@@ -272,25 +272,38 @@ def _grow_by_pattern(
 
 
 def _partial_basins(
-    scale: np.ndarray, molecule: np.ndarray, edge_free: np.ndarray, level: float, p: RegionParameters,
-    min_voxels: float,
+    scale: np.ndarray, edge_free: np.ndarray, molecule: np.ndarray, level: float, p: RegionParameters,
+    spacing: Spacing, min_voxels: float,
 ) -> list[np.ndarray]:
-    """One map: the watershed basins (in the molecule) of edge-free voxels read below full, against
-    one basin of all edge-free full density; touching partial basins make one region."""
-    occupancy = np.clip(scale * np.float32(1 / level), 0, 1)
-    full = occupancy >= 1 - p.min_difference
-    partial = edge_free & molecule & ~full
-    if not partial.any():
+    """One map: the voxels nearest to edge-free molecule voxels read below full rather than to
+    edge-free full density (so the rim of full density, which reads low, goes with it), each piece cut
+    at half its own seeds' median scale (the faint fringe around the molecule joins everything)."""
+    full = scale >= np.float32((1 - p.min_difference) * level)
+    seeds = edge_free & molecule & ~full
+    if not seeds.any():
         return []
-    markers = np.zeros(scale.shape, dtype=np.int8)
-    markers[partial] = 2
-    markers[edge_free & full] = 1
-    markers[~molecule] = -1
-    cost = ((1 - occupancy) * 65535).astype(np.uint16)
-    partial = (ndimage.watershed_ift(cost, markers) == 2) & molecule
-    pieces, count = ndimage.label(partial)
-    sizes = np.bincount(pieces.ravel())
-    return [pieces == k for k in range(1, count + 1) if sizes[k] >= min_voxels]
+    indices = np.empty((3, *scale.shape), dtype=np.int32)
+    ndimage.distance_transform_edt(~(seeds | (edge_free & full)), sampling=spacing, return_distances=False,
+                                   return_indices=True, indices=indices)
+    nearer_partial = seeds[tuple(indices)]
+    del indices
+    pieces, _ = ndimage.label(nearer_partial & (scale >= MOLECULE_MIN_SCALE))
+    regions = []
+    for k, where in enumerate(ndimage.find_objects(pieces), start=1):
+        if where is None:
+            continue
+        piece = pieces[where] == k
+        inside = piece & seeds[where]
+        if not inside.any():
+            continue
+        body, count = ndimage.label(piece & (scale[where] >= 0.5 * float(np.median(scale[where][inside]))))
+        sizes = np.bincount(body.ravel())
+        for j in range(1, count + 1):
+            if sizes[j] >= min_voxels:
+                region = np.zeros(scale.shape, dtype=bool)
+                region[where] = body == j
+                regions.append(region)
+    return regions
 
 
 def _description(classes: Sequence[int], occupancy: Sequence[float]) -> str:
@@ -342,7 +355,8 @@ def analyse_regions(
     molecule = molecule_full[box]
     scales = [np.asarray(scale[n], dtype=np.float32)[box] for n in classes]
     consensus = np.maximum.reduce(scales) if len(scales) > 1 else scales[0]
-    edge_free = consensus >= np.float32(p.core_level) * ball_maximum(consensus, p.edge_width, step, threads)
+    smooth = ndimage.gaussian_filter(consensus, [0.5 * p.edge_width / s for s in step], mode='nearest')
+    edge_free = smooth >= np.float32(p.core_level) * ball_maximum(smooth, p.edge_width, step, threads)
     molecule_core = molecule & edge_free
     if not molecule_core.any():
         molecule_core = molecule
@@ -359,7 +373,7 @@ def analyse_regions(
         found = _grow_by_pattern(scales, candidates, edge_free, level, p, step, min_voxels)
         molecule = molecule | candidates  # density that differs between classes is molecule
     else:
-        found = _partial_basins(scales[0], molecule, edge_free, level, p, min_voxels)
+        found = _partial_basins(scales[0], edge_free, molecule, level, p, step, min_voxels)
     min_core_voxels = 4 / 3 * math.pi * (0.5 * p.edge_width) ** 3 / voxel_volume
     measured = []
     for mask in found:
