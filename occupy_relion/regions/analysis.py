@@ -65,7 +65,7 @@ class RegionParameters:
     edge_width: float | None = None
     core_level: float = 0.75
     min_volume: float | None = None
-    similarity: float = 0.3
+    similarity: float = 0.35
     max_regions: int = 20
 
     def __post_init__(self) -> None:
@@ -386,6 +386,12 @@ def analyse_regions(
     rest = molecule.copy()
     for mask, _, _ in measured:
         rest &= ~mask
+    if measured and len(scales) > 1:
+        strong = consensus >= np.float32(0.5 * level)
+        measured = _trim_to_nearest_core(measured, rest & edge_free & strong, step)
+        rest = molecule.copy()
+        for mask, _, _ in measured:
+            rest &= ~mask
     rest_core = _part_core(rest, edge_free, step, p.edge_width)
     if np.count_nonzero(rest_core) >= _MIN_CORE_VOXELS:
         level = _typical_median(scales, rest_core)
@@ -419,6 +425,22 @@ def analyse_regions(
         classes=classes, shape=shape, spacing=step, molecule=molecule_out, labels=labels,
         regions=tuple(regions), completeness=completeness, full_level=full_level,
         molecule_volume_A3=rest_volume + sum(r.volume_A3 for r in regions), parameters=p)
+
+
+def _trim_to_nearest_core(measured: list, constant: np.ndarray, spacing: Spacing) -> list:
+    """Each region without the voxels nearer to edge-free constant density than to its own core: where
+    a region meets a constant domain its pattern fades gradually, and noise lets it reach across."""
+    seeds = np.zeros(constant.shape, dtype=np.int16)
+    seeds[constant] = -1
+    for number, (_, core, _) in enumerate(measured, start=1):
+        seeds[core] = number
+    indices = np.empty((3, *constant.shape), dtype=np.int32)
+    ndimage.distance_transform_edt(seeds == 0, sampling=spacing, return_distances=False, return_indices=True,
+                                   indices=indices)
+    nearest = seeds[tuple(indices)]
+    del indices
+    return [(mask & (nearest == number), core, medians)
+            for number, (mask, core, medians) in enumerate(measured, start=1)]
 
 
 def _half_maximum_voxels(part: np.ndarray, core: np.ndarray, consensus: np.ndarray) -> float:
