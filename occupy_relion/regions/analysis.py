@@ -7,20 +7,26 @@ scale any class has there.
 
 - **Molecule**: the voxels that are molecule in at least one class (confidence ≥ 0.5 and scale ≥ 0.05,
   the rule of ``core.molecule_scale``), without pieces smaller than ``min_volume``.
-- **Core** (edge-free voxels): where the consensus reads at least ``core_level`` of its maximum within
-  ``edge_width`` Å.  A local maximum reads low wherever density falls off (the rim of a domain, the
-  slope towards a weaker neighbour), so the core is where the scale means occupancy.  A part's core
-  also keeps ``edge_width / 2`` Å from the other parts, whose density a local maximum carries over.
-- **Full level**: the median scale of the constant part's core in its best class.  Occupancy is the
-  scale relative to it: fully occupied density reads 1 whatever tile the reference came from.
+- **Edge-free voxels**: where the consensus (smoothed over ``edge_width / 2``) reaches ``core_level``
+  of its maximum within ``edge_width`` Å.  A local maximum reads low wherever density falls off (the
+  rim of a domain, the slope towards a weaker neighbour): only where no stronger density is near does
+  the scale mean occupancy.  A part's **core** is its edge-free voxels at least ``edge_width / 2`` Å
+  from the other parts, whose density a local maximum carries over the border.
+- **Full level**: the classes' median scale over the constant part's core, the median of those over
+  the classes.  Occupancy is scale / full level, clipped to [0, 1]: fully occupied density reads 1
+  whichever tile the reference came from.
 - **Regions**, several classes: connected voxels whose occupancy differs by at least
   ``min_difference`` between classes and that share one pattern across classes (occupancies divided
-  by the largest, alike within ``similarity``: the pattern holds out to a domain's rim, where every
-  class falls off alike), grown from a core voxel.  One map: the basins (watershed of the scale) of
-  core voxels read below ``1 − min_difference``; the rim of full density drains to full density.  A
-  region is kept if its core confirms the difference; numbered from 1, most variable first.
+  by the largest, alike within ``similarity``; the pattern holds out to a domain's rim, where every
+  class falls off alike), grown from the deepest edge-free voxel left; then each voxel goes with the
+  nearest core, its region's or strong constant density's (noise lets a pattern reach across where
+  domains meet).  One map: the voxels nearer to edge-free molecule read below ``1 − min_difference``
+  than to edge-free full density (the rim of full density, which reads low, goes with the full
+  density), cut at half their own level.  A region is kept if it holds a core of at least a ball of
+  ``edge_width`` diameter and its core confirms the difference; numbered from 1, most variable first.
 - **Completeness** of a class: the occupancy of the whole molecule, each region and the constant part
-  weighted by its volume.  A class lacking a domain reads lower by about that domain's share.
+  weighted by its half-maximum volume.  A class lacking a domain reads lower by about that domain's
+  share.  Each class's median and partial fraction are taken over the molecule's edge-free voxels.
 """
 
 from __future__ import annotations
@@ -97,7 +103,7 @@ class Region:
     number: int
     voxels: int  # on the analysis grid
     core_voxels: int  # where the occupancy was read
-    volume_A3: float
+    volume_A3: float  # where its best class reaches half its core's level: the domain's own size
     centre_A: tuple[float, float, float]  # x, y, z from the centre of voxel (0, 0, 0)
     classes: tuple[int, ...]
     occupancy: tuple[float, ...]
@@ -355,7 +361,7 @@ def analyse_regions(
     molecule = molecule_full[box]
     scales = [np.asarray(scale[n], dtype=np.float32)[box] for n in classes]
     consensus = np.maximum.reduce(scales) if len(scales) > 1 else scales[0]
-    smooth = ndimage.gaussian_filter(consensus, [0.5 * p.edge_width / s for s in step], mode='nearest')
+    smooth = ndimage.gaussian_filter(consensus, [0.5 * p.edge_width / s for s in step], mode="nearest")
     edge_free = smooth >= np.float32(p.core_level) * ball_maximum(smooth, p.edge_width, step, threads)
     molecule_core = molecule & edge_free
     if not molecule_core.any():
@@ -382,16 +388,19 @@ def analyse_regions(
             medians = np.array([np.median(s[core]) for s in scales], dtype=np.float64)
             if _variability(np.clip(medians / level, 0, 1)) >= p.min_difference:
                 measured.append((mask, core, medians))
-
-    rest = molecule.copy()
-    for mask, _, _ in measured:
-        rest &= ~mask
+    # the most variable first (ranked again below on the final level), at most max_regions
+    measured.sort(key=lambda r: (-_variability(np.clip(r[2] / level, 0, 1)), -int(r[0].sum())))
+    measured = measured[: p.max_regions]
     if measured and len(scales) > 1:
-        strong = consensus >= np.float32(0.5 * level)
-        measured = _trim_to_nearest_core(measured, rest & edge_free & strong, step)
         rest = molecule.copy()
         for mask, _, _ in measured:
             rest &= ~mask
+        strong = consensus >= np.float32(0.5 * level)
+        measured = _trim_to_nearest_core(measured, rest & edge_free & strong, step)
+        del strong
+    rest = molecule.copy()
+    for mask, _, _ in measured:
+        rest &= ~mask
     rest_core = _part_core(rest, edge_free, step, p.edge_width)
     if np.count_nonzero(rest_core) >= _MIN_CORE_VOXELS:
         level = _typical_median(scales, rest_core)
@@ -401,7 +410,7 @@ def analyse_regions(
 
     ranked = sorted(((mask, core, tuple(float(v) for v in np.clip(medians / full_level, 0, 1)))
                      for mask, core, medians in measured),
-                    key=lambda r: (-_variability(r[2]), -int(r[0].sum())))[: p.max_regions]
+                    key=lambda r: (-_variability(r[2]), -int(r[0].sum())))
     labels = np.zeros(shape, dtype=np.int16)
     label_box = labels[box]
     offset = np.array([b.start for b in box], dtype=np.float64)

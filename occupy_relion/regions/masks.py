@@ -101,7 +101,8 @@ def soften(binary: np.ndarray, extend_pixels: float, soft_edge_pixels: float) ->
         distance = np.sqrt(_squared_distance_within(crop, soft_edge_pixels))
         inside = distance < soft_edge_pixels
         edge = np.zeros(crop.shape, dtype=np.float32)
-        edge[inside] = 0.5 + 0.5 * np.cos(np.float32(np.pi / soft_edge_pixels) * distance[inside])
+        # in double, as RELION: the voxels at half the width read exactly 0.5
+        edge[inside] = 0.5 + 0.5 * np.cos(np.pi / soft_edge_pixels * distance[inside].astype(np.float64))
         out[box] = edge
     else:
         out[box] = crop
