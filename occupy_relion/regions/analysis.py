@@ -46,7 +46,7 @@ MOLECULE_MIN_SCALE = 0.05
 #: fewest core voxels the constant part's full level is taken from (else the whole molecule's)
 _MIN_CORE_VOXELS = 20
 #: occupancy levels that name a region's state in a class (description only)
-FULL_STATE, ABSENT_STATE = 0.75, 0.25
+FULL_STATE, ABSENT_STATE = 0.75, 0.15
 
 Spacing = tuple[float, float, float]
 

@@ -152,7 +152,7 @@ def test_one_map_alone_gives_its_partial_regions(single_map):
     assert analysis.classes == (1,)
     for domain, region in match_regions(single_map, analysis).items():
         assert region.occupancy[0] == pytest.approx(single_map.occupancy[0][domain - 1], abs=OCCUPANCY_TOLERANCE)
-        assert region.description.startswith("absent" if region.occupancy[0] < 0.25 else "partial")
+        assert region.description == f"partial ({region.occupancy[0]:.2f})"  # a quarter is partial, not absent
     assert analysis.regions[0].occupancy[0] < analysis.regions[1].occupancy[0]  # most partial first
     (only,) = analysis.completeness
     assert only.completeness == pytest.approx(true_completeness(single_map)[0], abs=COMPLETENESS_TOLERANCE)
@@ -270,3 +270,10 @@ def test_synthetic_helper_truth_matches_the_renderer():
     project = make_project(((1.0, 1.0, 1.0, 1.0),), 0.0001, seed=0)
     labels = project.domain_labels(SHAPE, PIXEL_SIZE)
     np.testing.assert_array_equal(labels, synthetic.domain_masks(project.particle, SHAPE, PIXEL_SIZE))
+
+
+def test_at_most_max_regions_the_most_variable_and_the_rest_counts_as_constant(classes_project):
+    both = analyse(classes_project)
+    (only,) = analyse(classes_project, RegionParameters(max_regions=1)).regions
+    assert only.occupancy == pytest.approx(both.regions[0].occupancy, abs=0.02)
+    assert only.variability == pytest.approx(max(r.variability for r in both.regions), abs=0.02)
