@@ -115,6 +115,7 @@ class Region:
         return _variability(self.occupancy)
 
     def occupancy_of(self, class_number: int) -> float:
+        """This region's occupancy in ``class_number``."""
         return self.occupancy[self.classes.index(class_number)]
 
 
@@ -148,6 +149,7 @@ class RegionAnalysis:
     parameters: RegionParameters  # resolved
 
     def region(self, number: int) -> Region:
+        """Region ``number`` (numbered from 1)."""
         return self.regions[number - 1]
 
     def selection(self, numbers: Sequence[int] | None = None) -> np.ndarray:
@@ -157,6 +159,7 @@ class RegionAnalysis:
         return np.isin(self.labels, np.asarray(list(numbers), dtype=self.labels.dtype))
 
     def completeness_of(self, class_number: int) -> ClassCompleteness:
+        """The completeness of ``class_number``."""
         return self.completeness[self.classes.index(class_number)]
 
     @property
@@ -171,10 +174,13 @@ def _variability(occupancy: Sequence[float] | np.ndarray) -> float:
 
 
 def _spacing(spacing: float | Sequence[float]) -> Spacing:
-    values = (float(spacing),) * 3 if np.isscalar(spacing) else tuple(float(s) for s in spacing)  # type: ignore[arg-type,union-attr]
+    if isinstance(spacing, (int, float, np.floating)):
+        values: tuple[float, ...] = (float(spacing),) * 3
+    else:
+        values = tuple(float(s) for s in spacing)
     if len(values) != 3 or not all(math.isfinite(s) and s > 0 for s in values):
         raise RegionError(f"spacing must be one or three positive numbers of Å, not {spacing}")
-    return values  # type: ignore[return-value]
+    return values  # three entries, checked above
 
 
 def _check_maps(scale: Mapping[int, np.ndarray], confidence: Mapping[int, np.ndarray]) -> tuple[int, ...]:
@@ -219,10 +225,13 @@ def _without_small_pieces(mask: np.ndarray, min_voxels: float) -> np.ndarray:
     return keep[labels]
 
 
-def _molecule(scale: Mapping[int, np.ndarray], confidence: Mapping[int, np.ndarray], classes: Sequence[int]) -> np.ndarray:
+def _molecule(
+    scale: Mapping[int, np.ndarray], confidence: Mapping[int, np.ndarray], classes: Sequence[int]
+) -> np.ndarray:
     molecule = np.zeros(np.shape(scale[classes[0]]), dtype=bool)
     for number in classes:
-        molecule |= (np.asarray(confidence[number]) >= MOLECULE_CONFIDENCE) & (np.asarray(scale[number]) >= MOLECULE_MIN_SCALE)
+        molecule |= ((np.asarray(confidence[number]) >= MOLECULE_CONFIDENCE)
+                     & (np.asarray(scale[number]) >= MOLECULE_MIN_SCALE))
     return molecule
 
 

@@ -46,7 +46,8 @@ class MaskParameters:
         """(extension, soft edge) in pixels of a map of ``pixel_size`` Å."""
         if not (math.isfinite(pixel_size) and pixel_size > 0):
             raise ValueError(f"pixel size must be positive, not {pixel_size}")
-        extend = max(DEFAULT_EXTEND[0] / pixel_size, DEFAULT_EXTEND[1]) if self.extend is None else self.extend / pixel_size
+        extend = (max(DEFAULT_EXTEND[0] / pixel_size, DEFAULT_EXTEND[1]) if self.extend is None
+                  else self.extend / pixel_size)
         soft = (max(DEFAULT_SOFT_EDGE[0] / pixel_size, DEFAULT_SOFT_EDGE[1]) if self.soft_edge is None
                 else self.soft_edge / pixel_size)
         return extend, soft

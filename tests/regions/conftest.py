@@ -50,7 +50,8 @@ class Project:
         """k + 1 inside domain k (its ball shrunk by ``shrink`` Å; negative: grown), 0 elsewhere, on a
         grid of ``spacing`` Å covering the box.  Where grown balls overlap, the nearer surface wins."""
         centre_A = (np.asarray(self.shape) // 2) * self.pixel_size  # where the particle's centre was rendered
-        z, y, x = np.indices(shape, dtype=np.float32) * np.float32(spacing) - centre_A[:, None, None, None].astype(np.float32)
+        z, y, x = (np.indices(shape, dtype=np.float32) * np.float32(spacing)
+                   - centre_A[:, None, None, None].astype(np.float32))
         labels = np.zeros(shape, dtype=np.int16)
         nearest = np.full(shape, np.inf, dtype=np.float32)
         for k, (centre, radius) in enumerate(self.domains):
@@ -76,7 +77,7 @@ def _through_core(volumes: list[np.ndarray], pixel_size: float, joint: bool):
     spacing = volumes[0].shape[0] * pixel_size / grid[0]
     scale = {k + 1: e.scale_grid for k, e in enumerate(estimates)}
     confidence = {k + 1: e.confidence_grid for k, e in enumerate(estimates)}
-    return scale, confidence, spacing, measured[0].settings["lowpass_angstrom"]
+    return scale, confidence, spacing, measured[0].settings.lowpass_angstrom
 
 
 def make_project(occupancy, noise: float, seed: int = 0) -> Project:

@@ -140,7 +140,8 @@ def test_regions_are_numbered_most_variable_first_with_their_size_and_place(clas
         ball = 4 / 3 * np.pi * radius ** 3
         assert 0.6 * ball <= region.volume_A3 <= 2.0 * ball, (region.volume_A3, ball)
         assert 0 < region.core_voxels < region.voxels
-    assert matched[4].description == f"absent in class 2; partial in class 4 ({matched[4].occupancy_of(4):.2f}); full in classes 1, 3"
+    partial = matched[4].occupancy_of(4)
+    assert matched[4].description == f"absent in class 2; partial in class 4 ({partial:.2f}); full in classes 1, 3"
     assert "partial in class 3" in matched[3].description
 
 
