@@ -1,7 +1,7 @@
 """A tiny RELION project whose two states differ only in a small domain, for the occupy_focus tests.
 
 The molecule is four constant domains (radii 16, 14, 13 and 11 Å, not in one plane, so that its
-projections have no mirror ambiguity) and one small variable domain (8 Å, 5 % of the mass), present in one state and absent in the other.  Each state is projected by
+projections have no mirror ambiguity) and one small variable domain (9 Å, 8 % of the mass), present in one state and absent in the other.  Each state is projected by
 ``relion_project`` (of whichever RELION is first on ``PATH``) at seeded random orientations, seeded white
 noise is added and the images are normalised to a background of mean 0 and sd 1.  The image name says the
 state (``Simulation/present.mrcs``, ``Simulation/absent.mrcs``).  A global 3D classification by the same
@@ -33,12 +33,12 @@ PIXEL_SIZE = 2.5  # Å
 PER_STATE = 200
 SEED = 11
 #: sd of the white noise relative to the sd of the noise-free projections of the "present" state
-NOISE_TO_SIGNAL = 1.0
+NOISE_TO_SIGNAL = 0.7
 
 #: (centre in Å from the box centre, radius in Å); the last domain is the variable one
 CONSTANT_DOMAINS = (((-30.0, -6.0, -4.0), 14.0), ((-6.0, -10.0, 2.0), 13.0), ((14.0, 2.0, -2.0), 13.0),
                     ((24.0, 20.0, 8.0), 11.0))
-VARIABLE_DOMAIN = ((-4.0, 2.0, 16.0), 8.0)
+VARIABLE_DOMAIN = ((-4.0, 2.0, 16.0), 9.0)
 STATES = (("present", 1.0), ("absent", 0.0))
 
 #: the global Class3D of the test (job 001 of a new project)
@@ -231,7 +231,10 @@ class Separation:
 def separation(data_star: Path) -> Separation:
     """Cross-tabulate classes against states (the original image name tells the state)."""
     particles = starfile.read(data_star, always_dict=True)["particles"]
-    column = "rlnImageOriginalName" if "rlnImageOriginalName" in particles else "rlnImageName"
+    # subtracted particles name the original image in rlnImageOriginalName; reverted ones in rlnImageName
+    column = "rlnImageName"
+    if not str(particles[column].iloc[0]).count("@Simulation/") and "rlnImageOriginalName" in particles:
+        column = "rlnImageOriginalName"
     states = particles[column].map(state_of)
     table = pd.crosstab(particles["rlnClassNumber"], states)
     for name, _ in STATES:
