@@ -1,7 +1,8 @@
 """A tiny RELION project whose two states differ only in a small domain, for the occupy_focus tests.
 
-The molecule is four constant domains (radii 16, 14, 13 and 11 Å, not in one plane, so that its
-projections have no mirror ambiguity) and one small variable domain (9 Å, 8 % of the mass), present in one state and absent in the other.  Each state is projected by
+The molecule is four constant domains (radii 14, 13, 13 and 11 Å, on a kinked chain, not in one plane) and
+one small variable domain (9 Å, 8 % of the mass), present in one state and absent in the other: the global
+3D classification of the test does not tell them apart, the focused one does.  Each state is projected by
 ``relion_project`` (of whichever RELION is first on ``PATH``) at seeded random orientations, seeded white
 noise is added and the images are normalised to a background of mean 0 and sd 1.  The image name says the
 state (``Simulation/present.mrcs``, ``Simulation/absent.mrcs``).  A global 3D classification by the same
@@ -9,7 +10,7 @@ RELION (added and run with ``relion_pipeliner``) is the input of the Scheme, and
 makes a soft mask around the variable domain (what our job's ``variable_mask.mrc`` stands in for until it
 writes one).
 
-Kept small for CI (2 cores): box 48 at 3.5 Å, 2 × 200 particles.
+Kept small for CI (2 cores): box 48 at 2.5 Å, 2 × 200 particles.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """End to end: the occupy_focus Schedule under real RELION 3.1 and the Scheme under real RELION 5.0.
 
 Each version makes its own tiny project (``tests/focus_project.py``: two states that differ only in a
-5 %-of-the-mass domain, 400 particles, box 48) and a global 2-class Class3D with its own
+domain of 8 % of the mass, 400 particles, box 48) and a global 2-class Class3D with its own
 ``relion_refine``; then installs the shipped occupy_focus, sets its variables and runs
 ``relion_scheduler`` (3.1) or ``relion_schemer`` (5.0) to the end.  The tests read what RELION wrote:
 the pipeline's job statuses, the commands in every job's ``note.txt``, the focused classes against
@@ -27,7 +27,7 @@ import starfile
 from occupy_relion.relion import schemes
 
 from . import focus_project as fp
-from .conftest import SHARED
+from .conftest import SHARED, SHARED_RELION
 from .test_e2e_schedule import executable_for
 
 pytestmark = pytest.mark.relion
@@ -249,8 +249,8 @@ def test_focused_classes_separate_the_states_better_than_the_global_classificati
     run, prepared = full
     global_separation = fp.separation(fp.last_iteration(prepared.base / fp.CLASS3D_JOB))
     focused = fp.separation(fp.last_iteration(run.project / "Class3D/job004"))
-    assert focused.accuracy >= 0.7, focused.table
-    assert focused.accuracy >= global_separation.accuracy + 0.12, (focused.table, global_separation.table)
+    assert focused.accuracy >= 0.75, focused.table
+    assert focused.accuracy >= global_separation.accuracy + 0.15, (focused.table, global_separation.table)
 
 
 def test_the_class_with_the_domain_is_selected_and_reverted_to_the_original_particles(full):
@@ -266,7 +266,7 @@ def test_the_class_with_the_domain_is_selected_and_reverted_to_the_original_part
     reverted = starfile.read(run.project / "Subtract/job007/original.star", always_dict=True)["particles"]
     assert len(reverted) == len(selected)
     assert reverted["rlnImageName"].str.contains("@Simulation/").all()  # the original, un-subtracted images
-    assert fp.separation(run.project / "Subtract/job007/original.star").purity_of("present") >= 0.7
+    assert fp.separation(run.project / "Subtract/job007/original.star").purity_of("present") >= 0.75
 
 
 # ------------------------------------------------------------------------------------------ bad inputs
@@ -303,22 +303,25 @@ def test_input_data_without_optimiser_stops_before_any_job(version, request, tmp
     assert run.processes() == {"Class3D/job001/": "Succeeded"}
 
 
-def test_data_star_of_no_3d_job_fails_our_first_job_with_one_line(prepared31, tmp_path):
-    """An optimiser.star beside it but no model.star: our job fails, RELION stops the Schedule."""
-    data = fp.last_iteration(prepared31.base / fp.CLASS3D_JOB)
+def test_data_star_of_a_2d_classification_fails_our_first_job_with_one_line(prepared31, tmp_path):
+    """A Class2D iteration (optimiser.star and a 2D model.star beside it): our job fails, RELION stops."""
+    class2d = SHARED_RELION / "relion40_class2d_metadata"
+    if not class2d.is_dir():
+        pytest.skip(f"shared RELION files not found: {class2d}")
     odd = tmp_path / "odd"
     shutil.copytree(prepared31.base, odd)
-    (odd / "Other").mkdir()
-    for suffix in ("data.star", "optimiser.star"):
-        shutil.copy(odd / str(data.relative_to(prepared31.base)).replace("data.star", suffix),
-                    odd / f"Other/run_{suffix}")
+    (odd / "Class2D/job007").mkdir(parents=True)
+    for suffix in ("model.star", "optimiser.star"):
+        shutil.copy(class2d / f"run_it025_{suffix}", odd / f"Class2D/job007/run_it025_{suffix}")
+    shutil.copy(fp.last_iteration(odd / fp.CLASS3D_JOB), odd / "Class2D/job007/run_it025_data.star")
     run = _short_run(Prepared(prepared31.relion, odd, prepared31.exe, prepared31.ours, 0.0), tmp_path,
-                     input_data="Other/run_data.star")
+                     input_data="Class2D/job007/run_it025_data.star")
+    assert _reported(run, "CHECK_optimiser_beside_input_data", "True")
     assert "Stopping schedule due to job External/job002/ failing" in run.log
     assert run.processes() == {"Class3D/job001/": "Succeeded", "External/job002/": "Failed"}
     errors = [line for line in (run.project / "External/job002/run.err").read_text().splitlines()
               if line.startswith("ERROR")]
-    assert errors == ["ERROR: Other/run_data.star: no model.star beside it (Other/run_model.star not found)"]
+    assert len(errors) == 1 and "Class2D/job007/run_it025_model.star" in errors[0] and "2D" in errors[0], errors
 
 
 def test_missing_mask_stops_after_our_job(prepared31, tmp_path):
