@@ -79,7 +79,7 @@ class SchemeRun:
 def schemer(relion: fp.Relion, project: Path, *arguments: str, timeout: float = 60) -> subprocess.CompletedProcess:
     program, flag = ("relion_scheduler", "--schedule") if relion.version == "3.1" else ("relion_schemer", "--scheme")
     return subprocess.run([program, flag, NAME, *arguments], cwd=project, env=relion.env, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, check=False)
 
 
 def install_and_run(relion: fp.Relion, base: Path, project: Path, exe: Path, **values: str) -> SchemeRun:
@@ -109,7 +109,7 @@ def writes_variable_mask(relion: fp.Relion, base: Path, exe: Path, scratch: Path
     shutil.copytree(base, project)
     subprocess.run([str(exe), "--o", "External/probe/", "--in_parts", str(fp.last_iteration(
         project / fp.CLASS3D_JOB).relative_to(project)), "--j", "2"], cwd=project, env=relion.env,
-        capture_output=True, timeout=300)
+        capture_output=True, timeout=300, check=False)
     nodes_file = project / "External/probe/RELION_OUTPUT_NODES.star"
     if not nodes_file.exists():
         return False
