@@ -338,7 +338,8 @@ def before_last(text: str, token: str) -> str:
 @pytest.mark.parametrize("input_data, optimiser", [
     ("Class3D/job008/run_it025_data.star", "Class3D/job008/run_it025_optimiser.star"),
     ("Class3D/job008/run_ct25_it030_data.star", "Class3D/job008/run_ct25_it030_optimiser.star"),
-    ("Refine3D/job010/run_data.star", "Refine3D/job010/run_optimiser.star"),  # a consensus refinement
+    ("Refine3D/job010/run_data.star", "Refine3D/job010/run_optimiser.star"),  # a consensus refinement (4.0/5.0)
+    ("Refine3D/job010/run_it020_data.star", "Refine3D/job010/run_it020_optimiser.star"),  # 3.1: its last iteration
     ("Import/job001/particles.star", "Import/job001/particles.staroptimiser.star"),  # not found: the scheme stops
 ])
 def test_focus_derives_the_optimiser_of_the_input_iteration(directory, prefix, folder, input_data, optimiser):
