@@ -24,10 +24,14 @@ else:  # Python 3.10 (requires-python): the same parser as the tomli package (th
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHIPPED = REPOSITORY / "schemes"
-SCHEME_NAMES = ("occupy_class3d", "occupy_select")
+SCHEME_NAMES = ("occupy_class3d", "occupy_select", "occupy_focus")
+REAL_JOB_DATA = REPOSITORY / "tests" / "data" / "relion_jobs"
 
-#: RELION's job types in 3.1 (integers) and 4.0/5.0 (labels) for the jobs our schemes use
-JOB_TYPES = {"class3d": (9, "relion.class3d"), "occupy": (99, "relion.external"), "select": (7, "relion.select")}
+#: RELION's job types in 3.1 (integers) and 4.0/5.0 (labels) for the jobs our schemes use, by job name
+JOB_TYPES = {"class3d": (9, "relion.class3d"), "occupy": (99, "relion.external"), "select": (7, "relion.select"),
+             "occupy_input": (99, "relion.external"), "subtraction": (14, "relion.subtract"),
+             "focus3d": (9, "relion.class3d"), "occupy_focused": (99, "relion.external"),
+             "revert": (14, "relion.subtract")}
 #: RELION evaluates a number typed as input2 as 0 (only variables are read), so inputs must be variables
 NUMERIC_INPUT2 = {"bool=ge", "bool=gt", "bool=le", "bool=lt", "bool=eq", "float=star_table_sort_idx",
                   "string=nth_word", "float=plus", "float=minus", "float=mult", "float=divide"}
@@ -63,6 +67,11 @@ def column(tables: dict, prefix: str, table: str, label: str) -> list[str]:
     frame = loop(tables, f"{prefix}_{table}")
     capital = prefix.capitalize()
     return [str(value) for value in frame.get(f"rln{capital}{label}", [])]
+
+
+def start_node(tables: dict, prefix: str) -> str:
+    """Where the schemer starts: the first edge's input node (RELION's rule when the current node is undefined)."""
+    return str(loop(tables, f"{prefix}_edges")[f"rln{prefix.capitalize()}EdgeInputNodeName"].iloc[0])
 
 
 def variables(tables: dict, prefix: str) -> dict[str, set[str]]:
@@ -121,7 +130,7 @@ def test_every_job_is_new_and_not_started_with_its_job_star(name, directory, pre
         else:
             assert int(header["rlnJobType"]) == integer
         assert int(header["rlnJobIsContinue"]) == 0
-    assert general[f"rln{capital}CurrentNodeName"] == jobs[f"rln{capital}JobName"].iloc[0] == "class3d"
+    assert general[f"rln{capital}CurrentNodeName"] == start_node(tables, prefix)
 
 
 @pytest.mark.parametrize("name, directory, prefix", scheme_dirs())
@@ -162,26 +171,28 @@ def test_graph_operators_and_variables_are_consistent(name, directory, prefix):
         if int(edge[f"rln{capital}EdgeIsFork"]):
             targets.add(edge[f"rln{capital}EdgeOutputNodeNameIfTrue"])
         successors.setdefault(edge[f"rln{capital}EdgeInputNodeName"], set()).update(targets)
-    reached, todo = set(), ["class3d"]
+    reached, todo = set(), [start_node(tables, prefix)]
     while todo:
         node = todo.pop()
         if node not in reached:
             reached.add(node)
             todo.extend(successors.get(node, ()))
     assert reached == nodes
-    assert set(successors) == nodes - {"EXIT"}
+    exits = set(operators.loc[operators[f"rln{capital}OperatorType"] == "exit", f"rln{capital}OperatorName"])
+    assert "EXIT" in exits and set(successors) == nodes - exits
     # $$variables in the jobs are declared; booleans only in Yes/No options
     for job in jobs:
         for option, value in job_options(directory / job / "job.star").items():
             for used in re.findall(r"\$\$(\S+)", value):
                 assert used in every_variable, (job, option, used)
                 if used in declared["bool"]:
-                    assert option in ("do_ctf_correction", "use_gpu"), option
+                    assert option in ("do_ctf_correction", "use_gpu", "do_center_mask"), option
     # the first job's outputs are found from the scheme's own directory name
     strings = dict(zip(column(tables, prefix, "strings", "StringVariableName"),
                        column(tables, prefix, "strings", "StringVariableValue")))
     folder = "Schemes" if prefix == "scheme" else "Schedules"
-    assert strings["class3d_output"] == f"{folder}/{name}/class3d/run_it*_data.star"
+    if "class3d" in jobs:
+        assert strings["class3d_output"] == f"{folder}/{name}/class3d/run_it*_data.star"
 
 
 @pytest.mark.parametrize("name", SCHEME_NAMES)
@@ -192,7 +203,7 @@ def test_schedule_is_the_scheme_in_relion31_words(name):
         ours = loop(schedule, f"schedule_{table}").rename(columns=lambda c: c.replace("Schedule", "Scheme"))
         theirs = loop(scheme, f"scheme_{table}").astype(str).replace(r"Schemes/", "Schedules/", regex=True)
         pd.testing.assert_frame_equal(ours.astype(str), theirs, check_dtype=False)
-    for job in ("class3d", "occupy", "select"):
+    for job in loop(scheme, "scheme_jobs")["rlnSchemeJobName"]:
         if (SHIPPED / name / job).is_dir():
             new = job_options(SHIPPED / name / job / "job.star")
             old = job_options(SHIPPED / "Schedules" / name / job / "job.star")
@@ -213,9 +224,18 @@ def test_both_schemes_share_the_same_class3d_and_occupy_jobs():
 
 REAL_JOBS_5 = {"class3d": "relion50_project/Class3D/job003/job.star",
                "occupy": "relion50_project/External/job004/job.star",
-               "select": "relion50_upstream_schemes/proc/select_parts/job.star"}
+               "select": "relion50_upstream_schemes/proc/select_parts/job.star",
+               "occupy_input": "relion50_project/External/job004/job.star",
+               "occupy_focused": "relion50_project/External/job004/job.star",
+               "subtraction": REAL_JOB_DATA / "subtract_50.star", "revert": REAL_JOB_DATA / "subtract_revert_50.star",
+               "focus3d": REAL_JOB_DATA / "class3d_50.star"}
 REAL_JOBS_31 = {"class3d": "relion31_project/Class3D/job003/job.star",
-                "occupy": "relion31_project/Schedules/c3d_ext/external/job.star"}
+                "occupy": "relion31_project/Schedules/c3d_ext/external/job.star",
+                "occupy_input": "relion31_project/Schedules/c3d_ext/external/job.star",
+                "occupy_focused": "relion31_project/Schedules/c3d_ext/external/job.star",
+                "select": REAL_JOB_DATA / "select_31.star",
+                "subtraction": REAL_JOB_DATA / "subtract_31.star", "revert": REAL_JOB_DATA / "subtract_revert_31.star",
+                "focus3d": REAL_JOB_DATA / "class3d_31.star"}
 
 
 @pytest.mark.parametrize("name", SCHEME_NAMES)
@@ -227,8 +247,9 @@ def test_job_options_exist_in_real_relion_jobs(name, shared_relion):
             assert not unknown, (job, unknown)
     for job, real in REAL_JOBS_31.items():
         path = SHIPPED / "Schedules" / name / job / "job.star"
-        unknown = set(job_options(path)) - set(job_options(shared_relion / real))
-        assert not unknown, (job, unknown)
+        if path.exists():
+            unknown = set(job_options(path)) - set(job_options(shared_relion / real))
+            assert not unknown, (job, unknown)
 
 
 def relion_command(options: dict[str, str], input_part: str) -> list[str]:
@@ -261,7 +282,7 @@ def test_gui_job_threads_default_is_the_command_lines():
     assert int(job_options(SHIPPED / "external" / "job.star")["nr_threads"]) == default.threads
 
 
-@pytest.mark.parametrize("name", SCHEME_NAMES)
+@pytest.mark.parametrize("name", ["occupy_class3d", "occupy_select"])
 def test_scheme_external_job_parameters_are_ours(name):
     options = job_options(SHIPPED / name / "occupy" / "job.star")
     options = {k: v.replace("$$amplify", "inf") for k, v in options.items()}
@@ -283,6 +304,216 @@ def test_deciding_scheme_reads_labels_our_summary_writes(class_result):
         assert file == f"Schemes/occupy_select/occupy/{SUMMARY_NAME}"
         assert table == CLASSES_BLOCK
         assert label in row and label.startswith("rln")  # a label RELION knows, so operators can read it
+
+
+# ---------------------------------------------------------------------------------- occupy_focus graph
+
+FOCUS = "occupy_focus"
+
+
+def focus_dirs() -> list[tuple[Path, str, str]]:
+    """(directory, prefix, folder) of the occupy_focus Scheme and Schedule."""
+    return [(SHIPPED / FOCUS, "scheme", "Schemes"), (SHIPPED / "Schedules" / FOCUS, "schedule", "Schedules")]
+
+
+def strings_of(tables: dict, prefix: str) -> dict[str, str]:
+    return dict(zip(column(tables, prefix, "strings", "StringVariableName"),
+                    column(tables, prefix, "strings", "StringVariableValue")))
+
+
+def operators_of(tables: dict, prefix: str) -> dict[str, tuple[str, str, str, str]]:
+    """operator name -> (type, output, input1, input2)."""
+    frame, capital = loop(tables, f"{prefix}_operators"), prefix.capitalize()
+    return {row[f"rln{capital}OperatorName"]: (row[f"rln{capital}OperatorType"], row[f"rln{capital}OperatorOutput"],
+                                                row[f"rln{capital}OperatorInput1"], row[f"rln{capital}OperatorInput2"])
+            for _, row in frame.iterrows()}
+
+
+def edges_of(tables: dict, prefix: str) -> dict[str, tuple[str, str | None, str | None]]:
+    """node -> (next node, or the node if false; node if true or None; boolean variable or None)."""
+    frame, capital = loop(tables, f"{prefix}_edges"), prefix.capitalize()
+    found = {}
+    for _, edge in frame.iterrows():
+        fork = bool(int(edge[f"rln{capital}EdgeIsFork"]))
+        found[edge[f"rln{capital}EdgeInputNodeName"]] = (
+            edge[f"rln{capital}EdgeOutputNodeName"], edge[f"rln{capital}EdgeOutputNodeNameIfTrue"] if fork else None,
+            edge[f"rln{capital}EdgeBooleanVariable"] if fork else None)
+    return found
+
+
+def before_last(text: str, token: str) -> str:
+    """RELION's FileName::beforeLastOf: the whole string when the token is absent."""
+    return text[:text.rfind(token)] if token in text else text
+
+
+@pytest.mark.parametrize("directory, prefix, folder", focus_dirs())
+@pytest.mark.parametrize("input_data, optimiser", [
+    ("Class3D/job008/run_it025_data.star", "Class3D/job008/run_it025_optimiser.star"),
+    ("Class3D/job008/run_ct25_it030_data.star", "Class3D/job008/run_ct25_it030_optimiser.star"),
+    ("Refine3D/job010/run_data.star", "Refine3D/job010/run_optimiser.star"),  # a consensus refinement (4.0/5.0)
+    ("Refine3D/job010/run_it020_data.star", "Refine3D/job010/run_it020_optimiser.star"),  # 3.1: its last iteration
+    ("Import/job001/particles.star", "Import/job001/particles.staroptimiser.star"),  # not found: the scheme stops
+])
+def test_focus_derives_the_optimiser_of_the_input_iteration(directory, prefix, folder, input_data, optimiser):
+    tables = description(directory, prefix)
+    strings, operators = strings_of(tables, prefix), operators_of(tables, prefix)
+    kind, output, first, second = operators["ROOT_of_input_data"]
+    assert (kind, output, first) == ("string=before_last", "input_root", "input_data")
+    root = before_last(input_data, strings[second])
+    kind, output, first, second = operators["NAME_optimiser"]
+    assert (kind, output, first) == ("string=join", "input_optimiser", "input_root")
+    assert root + strings[second] == optimiser
+    assert job_options(directory / "subtraction" / "job.star")["fn_opt"] == "$$input_optimiser"
+
+
+@pytest.mark.parametrize("directory, prefix, folder", focus_dirs())
+def test_focus_checks_its_input_and_mask_before_the_jobs_that_need_them(directory, prefix, folder):
+    """A missing file stops the scheme at a named exit (relion.md §5: 3.1 waits for a missing input for ever)."""
+    tables = description(directory, prefix)
+    operators, edges = operators_of(tables, prefix), edges_of(tables, prefix)
+    checks = {"CHECK_input_data_exists": ("input_data", "EXIT_input_data_not_found"),
+              "CHECK_optimiser_beside_input_data": ("input_optimiser", "EXIT_no_optimiser_beside_input_data"),
+              "CHECK_mask_exists": ("focus_mask", "EXIT_mask_not_found")}
+    for check, (tested, stop) in checks.items():
+        kind, output, first, _ = operators[check]
+        assert (kind, first) == ("bool=file_exists", tested)
+        if_false, if_true, variable = edges[check]
+        assert variable == output and if_false == stop and operators[stop][0] == "exit"
+    # the path the scheme takes when every check passes, up to Subtract
+    path, node = [], start_node(tables, prefix)
+    while node != "subtraction":
+        path.append(node)
+        if_false, if_true, _ = edges[node]
+        node = if_true or if_false
+    assert path == ["CHECK_input_data_exists", "ROOT_of_input_data", "NAME_optimiser",
+                    "CHECK_optimiser_beside_input_data", "occupy_input", "FIND_mask", "CHECK_mask_exists",
+                    "SORT_by_fraction", "READ_reference"]
+    assert operators["FIND_mask"][:3] == ("string=glob", "focus_mask", "mask")  # also translates the job name
+    assert strings_of(tables, prefix)["mask"] == f"{folder}/{FOCUS}/occupy_input/variable_mask.mrc"
+
+
+@pytest.mark.parametrize("directory, prefix, folder", focus_dirs())
+def test_focus_jobs_are_wired_to_each_other_through_variables(directory, prefix, folder):
+    tables = description(directory, prefix)
+    strings, operators = strings_of(tables, prefix), operators_of(tables, prefix)
+    occupy = job_options(directory / "occupy_input" / "job.star")
+    subtract = job_options(directory / "subtraction" / "job.star")
+    focus = job_options(directory / "focus3d" / "job.star")
+    focused = job_options(directory / "occupy_focused" / "job.star")
+    select = job_options(directory / "select" / "job.star")
+    revert = job_options(directory / "revert" / "job.star")
+    assert occupy["in_part"] == "$$input_data"
+    assert (subtract["fn_mask"], subtract["do_fliplabel"], subtract["do_data"]) == ("$$focus_mask", "No", "No")
+    assert (subtract["do_center_mask"], subtract["new_box"]) == ("$$do_recenter", "$$new_box")
+    assert focus["dont_skip_align"] == "No"  # --skip_align
+    assert (focus["fn_img"], focus["fn_mask"], focus["fn_ref"]) == ("$$subtracted_particles", "$$focus_mask",
+                                                                     "$$reference")
+    assert (focus["nr_classes"], focus["nr_iter"], focus["tau_fudge"]) == ("$$nr_classes", "$$nr_iter", "$$tau_fudge")
+    assert focused["in_part"] == "$$focus_data"
+    assert (focused["param1_label"], focused["param1_value"]) == ("joint", "yes")
+    assert (select["fn_data"], select["select_label"], select["select_minval"], select["select_maxval"]) == (
+        "$$focus_data", "rlnClassNumber", "$$chosen_class", "$$chosen_class")
+    assert (revert["do_fliplabel"], revert["fn_fliplabel"]) == ("Yes", "$$selected_particles")
+    # each working variable is made by an operator from the output of the job before
+    made_from = {output: strings.get(first, first) for kind, output, first, _ in operators.values()
+                 if kind == "string=glob"}
+    base = f"{folder}/{FOCUS}"
+    assert made_from["subtracted_particles"] == f"{base}/subtraction/particles_subtracted.star"
+    assert made_from["focus_iterations"] == f"{base}/focus3d/run_it*_data.star"
+    assert made_from["selected_particles"] == f"{base}/select/particles.star"
+    assert operators["PICK_last_focus_iteration"][1:] == ("focus_data", "focus_iterations", "nr_focus_iterations")
+
+
+@pytest.mark.parametrize("directory, prefix, folder", focus_dirs())
+def test_focus_reads_labels_our_summary_writes(directory, prefix, folder, class_result):
+    tables = description(directory, prefix)
+    strings, operators = strings_of(tables, prefix), operators_of(tables, prefix)
+    row = class_row(class_result)
+    readers = {name: op for name, op in operators.items() if "read_star" in op[0] or "star_table" in op[0]}
+    assert set(readers) == {"SORT_by_fraction", "READ_reference", "SORT_by_scale", "READ_best_class"}
+    for name, (_, _, first, _) in readers.items():
+        file, table, label = strings[first].split(",")
+        job = "occupy_input" if name in ("SORT_by_fraction", "READ_reference") else "occupy_focused"
+        assert file == f"{folder}/{FOCUS}/{job}/{SUMMARY_NAME}" and table == CLASSES_BLOCK
+        assert label in row and label.startswith("rln")
+    # the reference is our equalised map of the most populated class; the selected class the fullest focused one
+    assert strings[operators["READ_reference"][2]].endswith(",rlnReferenceImage")
+    assert strings[operators["SORT_by_fraction"][2]].endswith(",rlnClassDistribution")
+    assert strings[operators["SORT_by_scale"][2]].endswith(",rlnAverageValue")
+    assert float(dict(zip(column(tables, prefix, "floats", "FloatVariableName"),
+                          column(tables, prefix, "floats", "FloatVariableValue")))["sort_rank"]) == -1  # the largest
+
+
+def _translated_by_relion31(value: str, jobs: list[str], name: str) -> str:
+    """What relion_scheduler 3.1.3 does to an operator's string input (scheduler.cpp Schedule::gotoNextJob).
+
+    For each job of the Schedule in alphabetical order whose name occurs in the (translated) string, it
+    replaces ``Schedules/<name>/<job>/`` by the job's directory in a new temporary variable; a second job name
+    in the same string makes it stop with "trying to add a string variable with a name that already exists".
+    """
+    translated = None
+    for number, job in enumerate(sorted(jobs), start=2):
+        if job in (value if translated is None else translated):
+            if translated is not None:
+                raise AssertionError(f"{value!r}: relion_scheduler 3.1 fails on the second job name {job!r}")
+            translated = value.replace(f"Schedules/{name}/{job}/", f"Type/job{number:03d}/")
+    return value if translated is None else translated
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_relion31_scheduler_can_translate_every_operator_string(name):
+    tables = description(SHIPPED / "Schedules" / name, "schedule")
+    strings, jobs = strings_of(tables, "schedule"), column(tables, "schedule", "jobs", "JobName")
+    for operator, (kind, output, *inputs) in operators_of(tables, "schedule").items():
+        for variable in [*inputs, output]:
+            if variable in strings:
+                translated = _translated_by_relion31(strings[variable], jobs, name)
+                assert "Schedules/" not in translated, (operator, variable, translated)
+                if kind == "string=glob" and variable == inputs[0]:
+                    # the result (a job's file) is this operator's output in a later run: a job name in it
+                    # would make 3.1 keep the old value (it writes the result to a temporary variable)
+                    assert not [job for job in jobs if job in translated], (operator, translated)
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_relion5_operators_name_jobs_only_in_their_first_input(name):
+    """relion_schemer 5.0.1 translates a job name in input2 into input1 (schemer.cpp executeOperator)."""
+    tables = description(SHIPPED / name, "scheme")
+    strings = strings_of(tables, "scheme")
+    for operator, (_, _, _, second) in operators_of(tables, "scheme").items():
+        assert "Schemes/" not in strings.get(second, ""), operator
+
+
+@pytest.mark.parametrize("name", SCHEME_NAMES)
+def test_schedule_jobs_name_other_jobs_only_through_variables(name):
+    """relion_scheduler 3.1 translates a literal job path only along schedule_pipeline.star edges (none shipped)."""
+    directory = SHIPPED / "Schedules" / name
+    for job in column(description(directory, "schedule"), "schedule", "jobs", "JobName"):
+        for option, value in job_options(directory / job / "job.star").items():
+            assert "Schedules/" not in value, (job, option, value)
+
+
+def _focus_external_command(job: str) -> list[str]:
+    options = job_options(SHIPPED / FOCUS / job / "job.star")
+    values = {"$$mask_extend": "4", "$$mask_soft_edge": "8"}
+    options = {k: values.get(v, v) for k, v in options.items()}
+    return relion_command(options, "Class3D/job003/run_it025_data.star")
+
+
+@pytest.mark.parametrize("job", ["occupy_input", "occupy_focused"])
+def test_focus_external_jobs_give_command_lines_our_program_accepts(job):
+    parsed = parse_options(_focus_external_command(job))
+    assert parsed.joint is (job == "occupy_focused")
+    assert set(parsed.ignored) <= {"--mask_extend", "4", "--mask_soft_edge", "8"}  # before the region analysis
+
+
+@pytest.mark.parametrize("job", ["occupy_input", "occupy_focused"])
+def test_focus_mask_settings_reach_our_job(job):
+    parsed = parse_options(_focus_external_command(job))
+    if not hasattr(parsed, "mask_extend"):
+        pytest.skip("our job does not take --mask_extend / --mask_soft_edge yet (region analysis, issue 10)")
+    assert parsed.ignored == []
+    assert (parsed.mask_extend, parsed.mask_soft_edge) == (4.0, 8.0)
 
 
 # ------------------------------------------------------------------------------------------ installing
@@ -316,6 +547,24 @@ def test_installs_the_scheme_into_a_50_project(relion50_copy, fake_exe):
     assert job_options(target / "occupy" / "job.star")["fn_exe"] == str(fake_exe)
     assert job_options(target / "select" / "job.star")["fn_data"] == "$$last_data"
     assert not list((relion50_copy / "Schemes").glob(".*"))  # no staging leftovers
+
+
+@pytest.mark.parametrize("project_fixture, folder, prefix", [("relion31_copy", "Schedules", "schedule"),
+                                                             ("relion50_copy", "Schemes", "scheme")])
+def test_installs_occupy_focus_for_the_project_s_relion(project_fixture, folder, prefix, fake_exe, request, capsys):
+    project = request.getfixturevalue(project_fixture)
+    assert schemes.main(["occupy_focus", "--project", str(project), "--exe", str(fake_exe)]) == 0
+    target = project / folder / "occupy_focus"
+    jobs = ["focus3d", "occupy_focused", "occupy_input", "revert", "select", "subtraction"]
+    expected = sorted([f"{job}/job.star" for job in jobs] + [f"{prefix}.star"]
+                      + (["schedule_pipeline.star"] if prefix == "schedule" else []))
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.star")) == expected
+    for job in ("occupy_input", "occupy_focused"):
+        assert job_options(target / job / "job.star")["fn_exe"] == str(fake_exe)
+    assert job_options(target / "subtraction" / "job.star") == job_options(
+        SHIPPED / ("Schedules/" if prefix == "schedule" else "") / "occupy_focus/subtraction/job.star")
+    printed = capsys.readouterr().out
+    assert "--set_var input_data --value" in printed and "--set_var particles" not in printed
 
 
 def _programs_on_path(monkeypatch, tmp_path, *names):

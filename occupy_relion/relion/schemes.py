@@ -37,8 +37,18 @@ DESCRIPTIONS = {
     "occupy_class3d": "Class3D, then occupy_relion on its last iteration, then exit",
     "occupy_select": "Class3D, occupy_relion, then select the particles of the most uniformly occupied "
                      "class if it passes two thresholds (else stop)",
+    "occupy_focus": "occupy_relion on a Class3D/Refine3D iteration, Subtract keeping its variable region, "
+                    "Class3D without alignment on it, occupy_relion on the focused classes (optionally Select "
+                    "a class and revert it to the original particles)",
     GUI_JOB: "the External job's settings for the RELION GUI (.gui_externaljob.star)",
 }
+
+#: the variables to set first, with an example value, per scheme (what ``next_steps`` prints)
+FIRST_VARIABLES = {
+    "occupy_focus": (("input_data", "Class3D/job008/run_it025_data.star"), ("nr_classes", "3")),
+}
+DEFAULT_FIRST_VARIABLES = (("particles", "Select/job005/particles.star"),
+                           ("reference", "InitialModel/job006/initial_model.mrc"))
 
 _FN_EXE = re.compile(r"^(\s*fn_exe\s+)(\S+|\"[^\"]*\")(\s*)$")
 
@@ -188,17 +198,18 @@ def install_scheme(root: Path, name: str, project: Path, executable: str, relion
     return target
 
 
-def next_steps(name: str, relion31: bool) -> str:
-    """What to type next (printed after installing)."""
+def next_steps(name: str, relion31: bool, shipped_name: str | None = None) -> str:
+    """What to type next (printed after installing ``shipped_name``, default ``name``, as ``name``)."""
     if relion31:
         program, flag, folder = "relion_scheduler", "--schedule", "Schedules"
     else:
         program, flag, folder = "relion_schemer", "--scheme", "Schemes"
+    first = FIRST_VARIABLES.get(shipped_name or name, DEFAULT_FIRST_VARIABLES)
+    settings = "".join(f"  {program} {flag} {name} --set_var {variable} --value {value}\n" for variable, value in first)
     return (
         f"Set its variables (after --reset, which restores the shipped values), e.g.\n"
         f"  {program} {flag} {name} --reset\n"
-        f"  {program} {flag} {name} --set_var particles --value Select/job005/particles.star\n"
-        f"  {program} {flag} {name} --set_var reference --value InitialModel/job006/initial_model.mrc\n"
+        f"{settings}"
         f"then run it from the project directory:\n"
         f"  {program} {flag} {name} --run --pipeline_control {folder}/{name}/ "
         f">> {folder}/{name}/run.out 2>> {folder}/{name}/run.err &\n"
@@ -310,7 +321,7 @@ def main(argv: list[str]) -> int:
     name = arguments.new_name or arguments.name
     kind = "RELION 3.1 Schedule" if relion31 else "RELION 4.0/5.0 Scheme"
     print(f"Installed the {kind} {name} in {target}/ (executable {executable}).")
-    print(next_steps(name, relion31))
+    print(next_steps(name, relion31, arguments.name))
     return 0
 
 
