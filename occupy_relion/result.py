@@ -14,6 +14,7 @@ from typing import Literal
 import numpy as np
 
 from .core import EstimateSettings, scale_statistics
+from .regions import RegionAnalysis
 from .relion.version import RelionVersion
 
 #: the modified maps a class can have, in the order they are written and listed
@@ -143,3 +144,22 @@ class RunDescription:
     parameters: tuple[tuple[str, object], ...]  # (PARAMETER_LABELS key, value), resolved lengths included
     joint: bool
     joint_reference: float | None
+
+
+@dataclass(frozen=True)
+class RegionsView:
+    """What the report draws of the regions, computed by ``report.summary.regions_view`` from the
+    analysis and the classes' scale maps on the analysis grid (small arrays only)."""
+
+    classes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RegionsResult:
+    """The cross-class analysis of a run and the files the job wrote for it (project-relative)."""
+
+    analysis: RegionAnalysis  # regions, their occupancy per class, completeness; labels on its grid
+    region_masks: tuple[str, ...]  # regionNNN_mask.mrc, in region order
+    variable_mask: str | None  # variable_mask.mrc (every region), None when there is no region
+    occupancy_maps: tuple[tuple[int, str], ...]  # (class, classNNN_occupancy.mrc): ChimeraX colours by it
+    view: RegionsView | None = None  # None when the report is not drawn

@@ -22,7 +22,7 @@ from ..relion.nodes import OutputNode, write_output_nodes
 from ..relion.summary import SUMMARY_NAME, class_row, general_table, write_summary
 from ..relion.version import RelionVersion
 from ..report import LOGFILE_NAME
-from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RunDescription
+from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RegionsResult, RunDescription
 from .classes import ProcessedClass
 from .options import JobOptions, program_version
 
@@ -110,12 +110,12 @@ def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription,
 
 
 def write_report(job: JobDirectory, run: RunDescription, results: list[ClassResult],
-                 warn: Callable[[str], None]) -> list[str]:
+                 warn: Callable[[str], None], regions: RegionsResult | None = None) -> list[str]:
     """logfile.pdf and occupy.cxc; a failure is a warning (the maps are the job's result).  Returns their names."""
     from ..report import write_report as write_files
 
     try:
-        paths = write_files(job.path, run, results)
+        paths = write_files(job.path, run, results, regions=regions)
     except JobAborted:
         raise
     except Exception as error:  # the report is a bonus: never fail the job for it

@@ -17,8 +17,9 @@ from .analysis import (
     analyse_regions,
 )
 from .masks import MaskParameters, region_mask, resample_selection, soft_mask, soften
+from .occupancy import occupancy_map
 
 __all__ = [
     "ClassCompleteness", "MaskParameters", "Region", "RegionAnalysis", "RegionError", "RegionParameters",
-    "analyse_regions", "region_mask", "resample_selection", "soft_mask", "soften",
+    "analyse_regions", "occupancy_map", "region_mask", "resample_selection", "soft_mask", "soften",
 ]

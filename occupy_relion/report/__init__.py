@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..atomic import atomic_path
-from ..result import ClassResult, RunDescription
+from ..result import ClassResult, RegionsResult, RunDescription
 
 __all__ = ["LOGFILE_NAME", "SCRIPT_NAME", "write_report"]
 
@@ -23,11 +23,12 @@ SCRIPT_NAME = "occupy.cxc"
 
 
 def write_report(job_dir: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult], *,
-                 project_dir: str | os.PathLike | None = None) -> list[Path]:
+                 project_dir: str | os.PathLike | None = None, regions: RegionsResult | None = None) -> list[Path]:
     """Write ``logfile.pdf`` and ``occupy.cxc`` into ``job_dir``; return the paths written.
 
     ``project_dir``: what the results' paths are relative to (default: the current directory, which
-    is the project directory when RELION runs the job).  Both files are written to hidden temporary
+    is the project directory when RELION runs the job).  ``regions``: the cross-class analysis and
+    its files (None: no region analysis was made).  Both files are written to hidden temporary
     files first and moved into place only when both are complete: an exception leaves no partial
     file (and any earlier report untouched).
     """
@@ -38,7 +39,7 @@ def write_report(job_dir: str | os.PathLike, run: RunDescription, classes: Seque
     ordered = sorted(classes, key=lambda c: c.number)
     targets = [job_dir / LOGFILE_NAME, job_dir / SCRIPT_NAME]
     with atomic_path(targets[0]) as pdf_path, atomic_path(targets[1]) as script_path:
-        pdf.render_pdf(pdf_path, run, ordered)
-        script = chimerax.chimerax_script(ordered, job_dir=job_dir, project_dir=project)
+        pdf.render_pdf(pdf_path, run, ordered, regions)
+        script = chimerax.chimerax_script(ordered, job_dir=job_dir, project_dir=project, regions=regions)
         script_path.write_text(script, encoding="utf-8")
     return targets

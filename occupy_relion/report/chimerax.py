@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..result import ClassResult
+from ..result import ClassResult, RegionsResult
 from ..text import fmt
 from . import SCRIPT_NAME
 from .style import VIRIDIS_STOPS, chimerax_palette
@@ -166,7 +166,7 @@ def _commands(shown: list[_Shown]) -> list[str]:
 
 
 def chimerax_script(classes: Sequence[ClassResult], *, job_dir: str | os.PathLike,
-                    project_dir: str | os.PathLike) -> str:
+                    project_dir: str | os.PathLike, regions: RegionsResult | None = None) -> str:
     """The text of ``occupy.cxc`` for ``classes`` (paths resolved against ``project_dir``)."""
     job_dir, project_dir = Path(job_dir), Path(project_dir)
     shown, notes, equalised_lines = _choose(classes, job_dir, project_dir)

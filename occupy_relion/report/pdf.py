@@ -20,12 +20,13 @@ from collections.abc import Sequence
 import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
 
-from ..result import ClassResult, RunDescription
+from ..result import ClassResult, RegionsResult, RunDescription
 from .layout import STYLE
 from .pages import class_page, joint_page, summary_page
 
 
-def render_pdf(path: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult]) -> None:
+def render_pdf(path: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult],
+               regions: RegionsResult | None = None) -> None:
     """Write the whole PDF logfile to ``path`` (1 page + 1 per class, + 1 comparison page with joint)."""
     pages = 1 + len(classes) + (1 if run.joint else 0)
     metadata = {"Title": f"occupy_relion report: {run.job_dir}", "Creator": "occupy_relion",

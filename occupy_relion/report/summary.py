@@ -9,7 +9,7 @@ is the one the core fitted (:class:`~occupy_relion.core.SolventModel`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from numbers import Real
 
 import numpy as np
@@ -17,7 +17,8 @@ import numpy as np
 from ..core import EstimateSettings, ScaleEstimate, molecule_scale
 from ..core.solvent import SolventModel, flattened_region
 from ..labels import SETTING_LABELS
-from ..result import CentralSlices, ClassView, ContourBasis, ScaleHistogram, SolventHistogram
+from ..regions import RegionAnalysis
+from ..result import CentralSlices, ClassView, ContourBasis, RegionsView, ScaleHistogram, SolventHistogram
 
 #: ChimeraX contour of every class: solvent mean + this many solvent noise sd of its own map
 CONTOUR_SIGMAS = 3.0
@@ -153,3 +154,9 @@ def shared_settings(settings: Sequence[EstimateSettings]) -> tuple[list[tuple[st
         else:
             varying.append(name)
     return common, varying
+
+
+def regions_view(analysis: RegionAnalysis, scale: Mapping[int, np.ndarray]) -> RegionsView:
+    """What the report draws of the regions; ``scale``: class → scale map on the analysis grid (the
+    same maps :func:`~occupy_relion.regions.analyse_regions` was given)."""
+    return RegionsView(classes=analysis.classes)
