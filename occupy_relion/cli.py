@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="flatten the solvent in the modified maps (bare flag = yes)")
     add("joint", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="one common reference for all classes, so scales compare across classes (bare flag = yes)")
+    add("mask_extend", metavar="ANGSTROM", nargs="?",
+        help="region masks: extend the region by this many Å (default 3, at least 1 pixel)")
+    add("mask_soft_edge", metavar="ANGSTROM", nargs="?",
+        help="region masks: raised-cosine soft edge this many Å wide (default 6, at least 2 pixels)")
+    add("region_difference", metavar="OCCUPANCY", nargs="?",
+        help=f"least occupancy difference between classes (one map: below full) that makes a region "
+             f"(default {JobOptions.region_difference})")
     add("relion_version", metavar="VERSION", nargs="?",
         help="write output node types for this RELION version (default: from default_pipeline.star)")
     parser.add_argument("--version", action="version", version=f"occupy_relion {program_version()}")
@@ -134,6 +141,9 @@ def parse_options(argv: list[str]) -> JobOptions:
         scale_limit=_float("scale_limit", namespace.scale_limit, defaults.scale_limit),
         exclude_solvent=parse_bool("exclude_solvent", namespace.exclude_solvent),
         joint=parse_bool("joint", namespace.joint),
+        mask_extend=_optional_float("mask_extend", namespace.mask_extend, defaults.mask_extend),
+        mask_soft_edge=_optional_float("mask_soft_edge", namespace.mask_soft_edge, defaults.mask_soft_edge),
+        region_difference=_float("region_difference", namespace.region_difference, defaults.region_difference),
         threads=_threads(namespace.j),
         relion_version=namespace.relion_version or None,
         ignored=tuple(unknown),

@@ -56,6 +56,9 @@ PARAMETER_LABELS = {
     "exclude_solvent": "Exclude solvent",
     "joint": "Joint normalisation",
     "mask": "Solvent mask",
+    "mask_extend": "Region mask extension (Å)",
+    "mask_soft_edge": "Region mask soft edge (Å)",
+    "region_difference": "Region: least occupancy difference",
     "threads": "Threads",
 }
 

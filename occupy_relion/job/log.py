@@ -16,7 +16,7 @@ from typing import TextIO
 from ..core import ScaleParameters
 from ..relion.inputs import ClassInput, Inputs
 from ..relion.version import RelionVersion
-from ..result import SHARED_SETTINGS, ClassResult
+from ..result import SHARED_SETTINGS, ClassResult, RegionsResult
 from ..text import fmt, size_text
 from .grid import Grid
 from .options import JobOptions, program_version
@@ -138,6 +138,24 @@ class JobLog:
         """--joint: the one reference of every class."""
         self.say(f" joint reference: {reference:.4g} (largest of the classes' own references)")
 
+    def regions(self, found: RegionsResult) -> None:
+        """The regions × classes table (edge-free occupancy on the common reference), then one
+        edge-free line per class, most complete first, and the masks written."""
+        analysis = found.analysis
+        count = len(analysis.regions)
+        kind = "partial region" if len(analysis.classes) == 1 else "region that differs between classes"
+        if count != 1:
+            kind = kind.replace("region", "regions").replace("differs", "differ")
+        self.say(f" regions: {count} {kind} (occupancy 0-1, edge-free, on one common reference); consensus "
+                 f"molecule {analysis.molecule_volume_A3:.0f} Å³")
+        for line in region_table(found):
+            self.say("  " + line)
+        for c in sorted(analysis.completeness, key=lambda c: c.rank):
+            self.say(f" class {c.class_number:03d}: completeness {c.completeness:.3f} (rank {c.rank}); edge-free "
+                     f"occupancy median {c.median:.2f}, {100 * c.partial_fraction:.0f}% below 0.5")
+        masks = ([found.variable_mask] if found.variable_mask else []) + list(found.region_masks)
+        self.wrote(masks + [path for _, path in found.occupancy_maps])
+
     def wrote(self, names: list[str]) -> None:
         """Files written (project-relative names)."""
         if names:
@@ -147,6 +165,22 @@ class JobLog:
         """The last line of a successful run."""
         self.say(f" done: {processed} {'class' if processed == 1 else 'classes'} in {seconds:.1f} s"
                  + (f" ({len(skipped)} skipped: {', '.join(str(n) for n in skipped)})" if skipped else ""))
+
+
+def region_table(found: RegionsResult) -> list[str]:
+    """The regions × classes table as text lines (a header, then one line per region)."""
+    analysis = found.analysis
+    if not analysis.regions:
+        return ["(no region: the occupancy is the same in every class)" if len(analysis.classes) > 1
+                else "(no partial region)"]
+    head = f"{'region':>6} {'volume Å³':>10} {'centre x, y, z Å':>20}" + "".join(
+        f" {'class ' + str(n):>8}" for n in analysis.classes) + "  description"
+    lines = [head]
+    for region in analysis.regions:
+        centre = ", ".join(f"{v:.0f}" for v in region.centre_A)
+        lines.append(f"{region.number:>6} {region.volume_A3:>10.0f} {centre:>20}"
+                     + "".join(f" {v:>8.2f}" for v in region.occupancy) + f"  {region.description}")
+    return lines
 
 
 def _setting_text(value: object) -> str:

@@ -7,6 +7,7 @@ classes once and names the option when one of them refuses a value.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -14,6 +15,7 @@ from typing import cast
 
 from ..core import Mode, ModifyParameters, ParameterError, ScaleParameters
 from ..errors import InputError
+from ..regions import MaskParameters, RegionParameters
 
 
 def program_version() -> str:
@@ -52,6 +54,9 @@ class JobOptions:
     scale_limit: float = ModifyParameters.scale_limit
     exclude_solvent: bool = ModifyParameters.exclude_solvent
     joint: bool = False
+    mask_extend: float | None = MaskParameters.extend  # Å; None: the default for the pixel size
+    mask_soft_edge: float | None = MaskParameters.soft_edge
+    region_difference: float = RegionParameters.min_difference
     threads: int = 1
     relion_version: str | None = None
     ignored: tuple[str, ...] = field(default=())  # unknown options (named in a warning)
@@ -61,6 +66,8 @@ class JobOptions:
         """The one option the core's parameter classes do not hold."""
         if self.threads < 1:
             raise InputError(f"--j: at least 1 thread, not {self.threads}")
+        self.mask_parameters()  # the region options: refused before any work
+        self.region_parameters()
 
     def scale_parameters(self) -> ScaleParameters:
         """The estimate's parameters; InputError naming the option for a value out of range."""
@@ -78,11 +85,26 @@ class JobOptions:
         except ParameterError as error:
             raise option_error(error) from None
 
+    def mask_parameters(self) -> MaskParameters:
+        """How the region masks are made soft; InputError naming the option for a bad value."""
+        for name in ("mask_extend", "mask_soft_edge"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"--{name}: must be a number of Å ≥ 0, not {value:g}")
+        return MaskParameters(extend=self.mask_extend, soft_edge=self.mask_soft_edge)
+
+    def region_parameters(self) -> RegionParameters:
+        """The region analysis's settings; InputError naming the option for a bad value."""
+        if not 0 < self.region_difference < 1:
+            raise InputError(f"--region_difference: must be between 0 and 1, not {self.region_difference:g}")
+        return RegionParameters(min_difference=self.region_difference)
+
     def parameters(self) -> dict[str, object]:
         """The user-facing parameters by name (occupancy.star writes them as ``_occupy<Name>``)."""
         return {
             "mode": self.mode, "lowpass": self.lowpass, "amplify": self.amplify, "attenuate": self.attenuate,
             "sigmoid": self.sigmoid, "pivot": self.pivot, "scale_limit": self.scale_limit,
             "exclude_solvent": self.exclude_solvent, "joint": self.joint, "threads": self.threads,
-            "mask": self.in_mask,
+            "mask": self.in_mask, "mask_extend": self.mask_extend, "mask_soft_edge": self.mask_soft_edge,
+            "region_difference": self.region_difference,
         }

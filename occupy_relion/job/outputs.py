@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+import numpy as np
 
 from ..atomic import TEMP_PREFIX
 from ..core import ModifyParameters, ScaleParameters
@@ -19,7 +21,16 @@ from ..mapio import MapHeader, write_map
 from ..relion import markers
 from ..relion.inputs import Inputs
 from ..relion.nodes import OutputNode, write_output_nodes
-from ..relion.summary import SUMMARY_NAME, class_row, general_table, write_summary
+from ..relion.summary import (
+    SUMMARY_NAME,
+    class_row,
+    general_table,
+    meanings,
+    region_rows,
+    region_tables,
+    regions_general,
+    write_summary,
+)
 from ..relion.version import RelionVersion
 from ..report import LOGFILE_NAME
 from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RegionsResult, RunDescription
@@ -85,7 +96,9 @@ def describe_run(options: JobOptions, job: JobDirectory, inputs: Inputs, version
                  resolved: ScaleParameters, reference: float | None) -> RunDescription:
     """What the report's first page says about the run (the parameters with their resolved lengths)."""
     lengths = {"lowpass": resolved.lowpass, "kernel_radius": resolved.kernel_radius, "tile": resolved.tile}
-    asked = [(name, value) for name, value in options.parameters().items() if name not in lengths]
+    masks = options.mask_parameters().resolved(pixel_size)
+    as_used = {"mask_extend": masks.extend, "mask_soft_edge": masks.soft_edge}
+    asked = [(name, as_used.get(name, value)) for name, value in options.parameters().items() if name not in lengths]
     parameters = (asked[0], *lengths.items(), *asked[1:])  # mode, then the lengths as used, then the rest
     return RunDescription(input=inputs.source, input_kind=inputs.kind, model_path=inputs.model_path,
                           relion_version=version, job_dir=job.prefix, command_line=options.command_line,
@@ -94,8 +107,9 @@ def describe_run(options: JobOptions, job: JobDirectory, inputs: Inputs, version
 
 
 def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription, inputs: Inputs,
-                    results: list[ClassResult], skipped: list[int]) -> str:
-    """occupancy.star: the run (general table) and one row per class; returns its name."""
+                    results: list[ClassResult], skipped: list[int], regions: RegionsResult | None = None) -> str:
+    """occupancy.star: the run (general table), one row per class and, when the regions were analysed,
+    one per region and class; returns its name."""
     shared = results[0].settings
     general = general_table(
         input_description=run.input, input_kind=run.input_kind, model_path=run.model_path,
@@ -105,7 +119,18 @@ def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription,
         settings={name: getattr(shared, name) for name in SHARED_SETTINGS},
         joint_reference=run.joint_reference, program_version=program_version(),
     )
-    write_summary(job.path / SUMMARY_NAME, general, [class_row(r) for r in results])
+    general.update(meanings())
+    if regions is None:
+        write_summary(job.path / SUMMARY_NAME, general, [class_row(r) for r in results])
+        return job.name(SUMMARY_NAME)
+    analysis, maps = regions.analysis, dict(regions.occupancy_maps)
+    rows = [class_row(r, analysis.completeness_of(r.number) if r.number in analysis.classes else None,
+                      maps.get(r.number)) for r in results]
+    masks = options.mask_parameters().resolved(run.pixel_size)
+    assert masks.extend is not None and masks.soft_edge is not None
+    general.update(regions_general(analysis, masks.extend, masks.soft_edge))
+    write_summary(job.path / SUMMARY_NAME, general, rows, region_rows(analysis, regions.region_masks),
+                  region_tables(analysis, regions.region_masks, rows))
     return job.name(SUMMARY_NAME)
 
 
@@ -125,14 +150,67 @@ def write_report(job: JobDirectory, run: RunDescription, results: list[ClassResu
 
 
 def write_nodes(job: JobDirectory, results: list[ClassResult], summary: str, report: list[str],
-                version: RelionVersion) -> None:
-    """RELION_OUTPUT_NODES.star: modified maps, scale maps, occupancy.star, the PDF if it was written now."""
+                version: RelionVersion, regions: RegionsResult | None = None) -> None:
+    """RELION_OUTPUT_NODES.star: modified maps, scale maps, region masks (3D masks), occupancy.star,
+    the PDF if it was written now."""
     nodes = []
     for result in results:
         nodes += [OutputNode(path, "map") for _kind, path in result.outputs.modified()]
         nodes.append(OutputNode(result.outputs.scale, "localres"))
+    if regions is not None:
+        masks = (*([regions.variable_mask] if regions.variable_mask else []), *regions.region_masks)
+        nodes += [OutputNode(path, "mask") for path in masks]
     nodes.append(OutputNode(summary, "process"))
     logfile = job.name(LOGFILE_NAME)
     if logfile in report and (job.path / LOGFILE_NAME).exists():
         nodes.append(OutputNode(logfile, "logfile"))
     write_output_nodes(job.path, nodes, None if version.assumed else version.version)
+
+
+# -- the region step's files (job/regions.py) ------------------------------------------------------
+
+VARIABLE_MASK = "variable_mask.mrc"
+
+
+def region_mask_name(number: int) -> str:
+    """The file of region ``number``'s mask."""
+    return f"region{number:03d}_mask.mrc"
+
+
+def occupancy_map_name(number: int) -> str:
+    """The file of class ``number``'s occupancy map (on the analysis grid)."""
+    return f"class{number:03d}_occupancy.mrc"
+
+
+def write_region_mask(job: JobDirectory, file: str, mask: np.ndarray, header: MapHeader, what: str) -> str:
+    """One soft region mask on the maps' own grid (their geometry); returns its RELION name."""
+    write_map(job.path / file, mask, header, label=f"occupy_relion {what}"[:80])
+    return job.name(file)
+
+
+def write_occupancy_map(job: JobDirectory, number: int, occupancy: np.ndarray, header: MapHeader,
+                        spacing: tuple[float, float, float]) -> str:
+    """Class ``number``'s occupancy map on the analysis grid (``spacing`` Å per voxel along z, y, x),
+    placed in the same box as the input maps; returns its RELION name."""
+    file = occupancy_map_name(number)
+    write_map(job.path / file, occupancy, analysis_header(header, occupancy.shape, spacing),
+              label=f"occupy_relion region occupancy of class {number}")
+    return job.name(file)
+
+
+def analysis_header(header: MapHeader, shape: tuple[int, ...], spacing: tuple[float, float, float]) -> MapHeader:
+    """The geometry of a map on the analysis grid covering the box of ``header``'s map: sample 0 at the
+    box's first voxel (the scale maps' grid convention), so the origin takes up any start offset."""
+    nz, ny, nx = (int(n) for n in shape)
+    sz, sy, sx = (float(s) for s in spacing)
+    origin = tuple(float(o) + start * v for o, start, v in zip(header.origin, header.start, header.voxel_size))
+    return MapHeader((nz, ny, nx), (sx, sy, sz), origin, (0, 0, 0), (1, 2, 3), (nx, ny, nz),  # type: ignore[arg-type]
+                     (nx * sx, ny * sy, nz * sz))
+
+
+def with_voxel_size(header: MapHeader, pixel_size: float) -> MapHeader:
+    """``header`` itself, or with ``pixel_size`` filled in when it has none (a mask needs one)."""
+    if header.pixel_size > 0 or not pixel_size > 0:
+        return header
+    return replace(header, voxel_size=(pixel_size,) * 3,
+                   cell=tuple(n * pixel_size for n in header.sampling))  # type: ignore[arg-type]

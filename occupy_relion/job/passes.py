@@ -1,10 +1,11 @@
 """The two ways through the classes: each against its own reference, or all against a joint one.
 
 Both read a class's maps (``grid.py``), run the pure pipeline (``classes.py``), write the maps
-(``outputs.py``) and log one line per class; they return the results, the classes found empty and
-the joint reference.  Each helper returns only what the next step needs, so a class's full-size
-intermediates (its noise map, the measurement's statistic, the previous class's maps) are freed when
-the helper returns, without ``del``.
+(``outputs.py``) and log one line per class; they return the results, the classes found empty, the
+joint reference and every class's measurement (small: working grid only), which the region step
+(``regions.py``) normalises by one common reference.  Each helper returns only what the next step
+needs, so a class's full-size intermediates (its map, noise map and full-size scale maps, the previous
+class's maps) are freed when the helper returns, without ``del``.
 """
 
 from __future__ import annotations
@@ -49,18 +50,24 @@ def _written(job: JobDirectory, processed: ProcessedClass, header: MapHeader, se
     return result
 
 
-def _own_estimate(cls: ClassInput, work: ClassWork, log: JobLog) -> tuple[np.ndarray, MapHeader, ScaleEstimate] | None:
-    """A class normalised by its own reference, or None when it is empty."""
+def _own_estimate(cls: ClassInput, work: ClassWork,
+                  log: JobLog) -> tuple[np.ndarray, MapHeader, Measurement, ScaleEstimate] | None:
+    """A class measured and normalised by its own reference, or None when it is empty."""
     measured = _measured(cls, work, log)
     if measured is None:
         return None
     volume, header, measurement = measured
-    return volume, header, normalise_class(cls, measurement, None, work.threads)
+    return volume, header, measurement, normalise_class(cls, measurement, None, work.threads)
 
 
-def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
-               log: JobLog) -> tuple[list[ClassResult], list[int], None]:
-    """Each class against its own reference, one class at a time; (results, empty classes, no reference)."""
+#: what the passes return: results, classes found empty, the joint reference (None: each class its own),
+#: and (class number, measurement) of every analysed class for the region step
+Passed = tuple[list[ClassResult], list[int], float | None, list[tuple[int, Measurement]]]
+
+
+def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: JobLog) -> Passed:
+    """Each class against its own reference, one class at a time (no joint reference)."""
+    measurements: list[tuple[int, Measurement]] = []
 
     def one(cls: ClassInput, first: bool) -> ClassResult | None:
         work.check()
@@ -68,7 +75,9 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
         estimated = _own_estimate(cls, work, log)
         if estimated is None:
             return None
-        volume, header, estimate = estimated
+        volume, header, measurement, estimate = estimated
+        if _for_regions(work):
+            measurements.append((cls.number, measurement))
         processed = finish_class(cls, volume, estimate, work, class_outputs(job, cls.number, work.modify))
         return _written(job, processed, header, time.perf_counter() - started, log, first)
 
@@ -80,11 +89,10 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
             empty.append(cls.number)
         else:
             results.append(result)
-    return results, empty, None
+    return results, empty, None, measurements
 
 
-def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
-            log: JobLog) -> tuple[list[ClassResult], list[int], float | None]:
+def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: JobLog) -> Passed:
     """Measure every class, then normalise all by one common reference (scales compare across classes).
 
     Only the measurements (working grid) are kept between the passes; maps are read again.
@@ -102,7 +110,8 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
         measured.append((cls, measurement, seconds))
         log.class_measured(cls.number, seconds, measurement.reference)
     if not measured:
-        return [], empty, None
+        return [], empty, None, []
+    measurements = [(cls.number, m) for cls, m, _ in measured] if _for_regions(work) else []
     reference = joint_reference([m for _, m, _ in measured])
     log.joint_reference(reference)
 
@@ -115,9 +124,15 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork,
         return _written(job, processed, maps.header, seconds + time.perf_counter() - started, log, first)
 
     results: list[ClassResult] = []
-    while measured:  # each measurement leaves the queue (and memory) when its class is finished
+    while measured:  # each class leaves the queue when it is finished
         results.append(finish(first=not results))
-    return results, empty, reference
+    return results, empty, reference, measurements
+
+
+def _for_regions(work: ClassWork) -> bool:
+    """Whether the region step needs the measurements: in occupancy mode, where they are small (working
+    grid; ``regions.skip_reason``).  A resolution-mode measurement is full size."""
+    return work.scale.mode == "occupancy"
 
 
 def _measurement(cls: ClassInput, work: ClassWork, log: JobLog) -> Measurement | None:

@@ -29,6 +29,7 @@ from .log import JobLog
 from .options import JobOptions, option_error
 from .outputs import JobDirectory, describe_run, prepare, write_nodes, write_occupancy, write_report
 from .passes import jointly, one_by_one
+from .regions import region_step
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,21 +60,22 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     log.settings(options, resolved)
     work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check)
 
-    results, empty, reference = (jointly if options.joint else one_by_one)(job, active, work, log)
+    results, empty, reference, measurements = (jointly if options.joint else one_by_one)(job, active, work, log)
     if not results:
         raise _nothing_to_analyse(inputs)
     skipped = sorted(skipped + empty)
     check()
-    # Cross-class analysis (consensus molecule, regions, masks: occupy_relion/regions/) plugs in here,
-    # between the per-class results and the outputs, which then write what it found too.
+    regions = region_step(job, options, inputs.kind, measurements, grid, results[0].settings.lowpass_angstrom,
+                          check, log)
+    del measurements
 
     run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
-    summary = write_occupancy(job, options, run, inputs, results, skipped)
+    summary = write_occupancy(job, options, run, inputs, results, skipped, regions)
     log.wrote([summary])
-    report = write_report(job, run, results, log.warn)
+    report = write_report(job, run, results, log.warn, regions)
     log.wrote(report)
     check()
-    write_nodes(job, results, summary, report, version)
+    write_nodes(job, results, summary, report, version, regions)
     markers.mark_success(job.path)
     log.done(len(results), skipped, time.perf_counter() - started)
     return EXIT_OK

@@ -14,6 +14,9 @@ Node kinds we register (docs/relion.md §3):
 - ``localres``: the scale maps are per-voxel values on the map's grid, like a local-resolution map
   (12 / ``Image3D.mrc.localresmap``).  No RELION job takes this type as an input; the GUI lists
   them under Display (and in the ``Image3D`` node browser), never as a reference.
+- ``mask``: the region masks (``variable_mask.mrc``, ``regionNNN_mask.mrc``): soft 3D masks in
+  [0, 1] as ``relion_mask_create`` writes them (7 / ``Mask3D.mrc``), so Particle subtraction, Class3D
+  and Refine3D offer them as masks.
 - ``logfile``: the PDF report (13 / ``LogFile.pdf.relion``): the GUI's Display button opens it.
 - ``process``: occupancy.star, our result table.  4.0 and 5.0 have a family for job results that
   are STAR files (``ProcessData``, e.g. postprocess.star is ``ProcessData.star.relion.postprocess``),
@@ -40,6 +43,7 @@ from .version import DEFAULT
 NODE_TYPES: dict[str, tuple[int | None, str | None, str | None]] = {
     "map": (6, "DensityMap.mrc", "DensityMap.mrc"),
     "localres": (12, "Image3D.mrc.localresmap", "Image3D.mrc.localresmap"),
+    "mask": (7, "Mask3D.mrc", "Mask3D.mrc"),
     "logfile": (13, "LogFile.pdf.relion", "LogFile.pdf.relion"),
     "process": (None, "ProcessData.star.occupy", "ProcessData.star.occupy"),
 }

@@ -7,9 +7,12 @@ from dataclasses import replace
 
 import pytest
 
+from occupy_relion.regions import ClassCompleteness
 from occupy_relion.relion.summary import (
     CLASSES_BLOCK,
     GENERAL_BLOCK,
+    MEANINGS,
+    NOT_MEASURED,
     class_row,
     general_table,
     read_summary,
@@ -20,16 +23,32 @@ from occupy_relion.result import ClassOutputs
 
 #: labels of RELION 3.1.3, 4.0.2 and 5.0.1 (EMDL::addLabel) used for values a Scheme may read
 RELION_LABELS = {"rlnClassNumber", "rlnReferenceImage", "rlnClassDistribution", "rlnEstimatedResolution",
-                 "rlnAverageValue", "rlnStandardDeviationValue", "rlnModelStarFile", "rlnNrClasses", "rlnPixelSize"}
+                 "rlnAverageValue", "rlnModelStarFile", "rlnNrClasses", "rlnPixelSize"}
 
 
-def _row(template, number, mean, attenuated=None, resolution=None):
+def _row(template, number, completeness, attenuated=None, resolution=None):
     outputs = ClassOutputs(scale=f"External/job012/class{number:03d}_scale.mrc",
                            confidence=f"External/job012/class{number:03d}_confidence.mrc",
                            equalised=f"External/job012/class{number:03d}_equalised.mrc", attenuated=attenuated)
     result = replace(template, number=number, resolution=resolution, outputs=outputs, seconds=1.23456,
-                     statistics=replace(template.statistics, scale_mean=mean))
-    return class_row(result)
+                     statistics=replace(template.statistics, scale_mean=0.3))
+    measured = ClassCompleteness(number, completeness, median=0.9, partial_fraction=0.1, rank=number)
+    return class_row(result, measured, f"External/job012/class{number:03d}_occupancy.mrc")
+
+
+def test_class_numbers_are_edge_free_or_not_measured(class_result):
+    """_rlnAverageValue is the completeness, -1 when no region analysis measured it; the whole-molecule
+    scale (edges included) keeps its own, explicit labels."""
+    row = _row(class_result, 2, 0.75)
+    assert (row["rlnAverageValue"], row["occupyCompletenessRank"], row["occupyMedianOccupancy"],
+            row["occupyPartialFraction"]) == (0.75, 2, 0.9, 0.1)
+    assert row["occupyMoleculeScaleMean"] == 0.3 and "rlnStandardDeviationValue" not in row
+    assert row["occupyOccupancyMap"] == "External/job012/class002_occupancy.mrc"
+    unmeasured = class_row(class_result)
+    assert (unmeasured["rlnAverageValue"], unmeasured["occupyCompletenessRank"], unmeasured["occupyMedianOccupancy"],
+            unmeasured["occupyPartialFraction"]) == (NOT_MEASURED, 0, NOT_MEASURED, NOT_MEASURED)
+    assert "occupyOccupancyMap" not in unmeasured
+    assert set(MEANINGS) <= set(row) | {"occupyRegionOccupancy"} | {"occupyMoleculeScaleMean"}
 
 
 def test_round_trip(tmp_path, class_result):
