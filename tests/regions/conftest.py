@@ -80,8 +80,9 @@ def _through_core(volumes: list[np.ndarray], pixel_size: float, joint: bool):
     return scale, confidence, spacing, measured[0].settings.lowpass_angstrom
 
 
-def make_project(occupancy, noise: float, seed: int = 0) -> Project:
-    """Every class the same atoms (same seed), its own occupancies and its own noise."""
+def class_volumes(occupancy, noise: float, seed: int = 0) -> tuple[list[np.ndarray], synthetic.Particle]:
+    """The class maps of a synthetic project (full size) and its particle with every domain full:
+    every class the same atoms (same seed), its own occupancies and its own noise."""
     full = synthetic.make_particle((1.0,) * len(occupancy[0]), seed=seed)
     labels = synthetic.domain_masks(full, SHAPE, PIXEL_SIZE)
     signal_sd = float(synthetic.render(full, SHAPE, PIXEL_SIZE, occupancy=False)[labels > 0].std())
@@ -91,6 +92,12 @@ def make_project(occupancy, noise: float, seed: int = 0) -> Project:
         volume = synthetic.render(particle, SHAPE, PIXEL_SIZE)
         volume += synthetic.correlated_noise(SHAPE, PIXEL_SIZE, noise * signal_sd, seed=100 * seed + 10 + k)
         volumes.append(volume)
+    return volumes, full
+
+
+def make_project(occupancy, noise: float, seed: int = 0) -> Project:
+    """Every class the same atoms (same seed), its own occupancies and its own noise."""
+    volumes, full = class_volumes(occupancy, noise, seed)
     scale, confidence, spacing, lowpass = _through_core(volumes, PIXEL_SIZE, joint=len(volumes) > 1)
     domains = tuple((tuple(float(c) for c in centre), full.radius) for centre in full.centres)
     return Project(tuple(occupancy), scale, confidence, spacing, lowpass, SHAPE, PIXEL_SIZE, full, domains, noise)  # type: ignore[arg-type]
