@@ -148,6 +148,25 @@ def test_job_runs_on_a_copy_as_the_readme_says(tmp_path, monkeypatch):
         for core_centre, core_radius in cores:  # the other domains are always fully there
             assert np.median(scale[ball(core_centre, core_radius - 5)]) > 0.8, (number, name)
 
+    # The regions (issue 10): one region, the variable domain, whose occupancy per class is the
+    # simulation's (0.94 / 0.02 / 0.45 measured in the scale maps' domain cores); class 1 (present) ranks first.
+    tables = starfile.read(job / "occupancy.star", always_dict=True)
+    regions = tables["occupancy_regions"]
+    assert set(regions["occupyRegionNumber"]) == {1}
+    truth = {"present": 0.94, "absent": 0.02, "partial": 0.45}
+    occupancy = dict(zip(regions["rlnClassNumber"], regions["occupyRegionOccupancy"]))
+    for number, name in majority.items():
+        assert occupancy[number] == pytest.approx(truth[name], abs=0.08), (number, name, occupancy)
+    with mrcfile.open(job / "region001_mask.mrc", permissive=True) as mrc:
+        mask = mrc.data.copy()
+    assert np.mean(mask[ball(centre, radius)] >= 0.5) >= 0.9  # the mask holds the variable domain
+    for core_centre, core_radius in cores:
+        assert np.mean(mask[ball(core_centre, core_radius - 5)] >= 0.5) <= 0.02
+    completeness = summary.set_index("rlnClassNumber")["rlnAverageValue"]
+    present = int(majority[majority == "present"].index[0])
+    assert int(completeness.idxmax()) == present and completeness[present] >= 0.9
+    assert int(summary.set_index("rlnClassNumber").loc[present, "occupyCompletenessRank"]) == 1
+
 
 def ball(centre, radius) -> np.ndarray:
     """Voxels within ``radius`` Å of ``centre`` (Å, x/y/z from the box centre) in the example's box."""
