@@ -7,9 +7,10 @@ domain of 8 % of the mass, 400 particles, box 48) and a global 2-class Class3D w
 the pipeline's job statuses, the commands in every job's ``note.txt``, the focused classes against
 the simulated states (from the image names), and our job's ``occupancy.star``.
 
-Until our job writes ``variable_mask.mrc`` (the region analysis), the Scheme focuses on a mask made
-by ``relion_mask_create`` around the variable domain, and the test that Subtract used *our* mask is
-skipped with a message.  Module fixtures run each Scheme once; bad inputs run short Schemes on copies.
+Our job writes ``variable_mask.mrc`` when it finds a region whose occupancy differs between the
+classes (issue 10).  On this project it finds none (the global classes do not separate the states),
+so the Scheme focuses on a mask made by ``relion_mask_create`` around the variable domain, and the
+test that Subtract used *our* mask is a strict xfail with the measured numbers.  Module fixtures run each Scheme once; bad inputs run short Schemes on copies.
 """
 
 from __future__ import annotations
@@ -210,11 +211,14 @@ def test_subtract_keeps_the_mask_on_the_input_iteration(full):
     assert "--recenter_on_mask" not in note and "--new_box" not in note
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "our job writes no variable_mask.mrc on this project (measured on the RELION 3.1 global Class3D): its "
+    "classes do not separate the states (49/51 %), the 9 Å variable domain reads scale 0.57 / 0.43 in them "
+    "(occupancy 0.67 / 0.50 of the full level 0.85), a difference of 0.17 < 0.25 between the classes, and "
+    "neither class alone has a partial region; the Scheme then focuses on the relion_mask_create mask"))
 def test_subtract_used_our_variable_mask(full):
     run, prepared = full
-    if not prepared.ours:
-        pytest.skip("our job does not write variable_mask.mrc yet (region analysis, issue 10): the Scheme "
-                    "focused on a relion_mask_create mask instead")
+    assert prepared.ours, "our job wrote no variable_mask.mrc on the input Class3D"
     assert "--mask External/job002/variable_mask.mrc " in run.note("Subtract/job003/")
     assert run.mask == ""  # the shipped default, not a mask set by the test
 

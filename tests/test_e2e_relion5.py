@@ -281,7 +281,8 @@ def new_processes(project: Path, template: Path) -> dict[str, str]:
 
 
 #: variables that steer a scheme down each of its branches (others run with SETTINGS alone)
-BRANCHES = {"occupy_select": {"selects": {"min_scale": "0.05", "min_fraction": "0"}, "stops": {"min_scale": "1.5"}}}
+BRANCHES = {"occupy_select": {"selects": {"min_occupancy": "0.05", "min_fraction": "0"},
+                               "stops": {"min_occupancy": "1.5"}}}
 CASES = [pytest.param(name, extra, id=f"{name}-{branch}")
          for name in SHIPPED_SCHEMES for branch, extra in BRANCHES.get(name, {"end": {}}).items()]
 
@@ -300,7 +301,7 @@ def test_shipped_scheme_runs_to_its_end(name, extra, project, class3d_50, env5, 
     if name == "occupy_select":
         best = classes.loc[classes["rlnAverageValue"].idxmax()]
         assert f"best_class -> {int(best['rlnClassNumber'])}" in log, log
-        if extra.get("min_scale") == "1.5":
+        if extra.get("min_occupancy") == "1.5":
             assert selects == [] and "class_selected -> False" in log, log
         else:
             (select,) = selects

@@ -3,7 +3,8 @@
 The Schedule must create a Class3D job and our External job on its last iteration, and RELION must
 register our outputs in default_pipeline.star.  Kept small (box 40, 160 particles, 2 classes,
 2 iterations): each run takes about 30 s on 2 cores.  The deciding Schedule is run twice, once
-selecting a class and once stopping.
+selecting a class and once stopping, and twice on the example project's finished Class3D (by
+completeness, by a region), where it must select class 1, the one with the variable domain.
 """
 
 from __future__ import annotations
@@ -123,9 +124,19 @@ def test_schedule_runs_class3d_then_our_job_under_relion_31(simulation, tmp_path
     assert sorted(summary["occupancy_classes"]["rlnClassNumber"]) == [1, 2]
 
 
+def majority_state(data_star: Path) -> dict[int, tuple[str, float]]:
+    """Per class of a data.star: the simulated map most of its particles come from, and their share."""
+    particles = starfile.read(data_star, always_dict=True)["particles"]
+    state = particles["rlnImageName"].str.extract(r"@Simulation/(\w+)\.mrcs", expand=False)
+    counts = particles.groupby([particles["rlnClassNumber"], state]).size().unstack(fill_value=0)
+    return {int(c): (str(counts.loc[c].idxmax()), float(counts.loc[c].max() / counts.loc[c].sum()))
+            for c in counts.index}
+
+
 @needs_relion
-def test_deciding_schedule_selects_the_most_uniform_class(simulation, tmp_path):
-    project, log, pipeline = run_schedule(simulation, tmp_path, "occupy_select", min_scale="0.05", min_fraction="0")
+def test_deciding_schedule_selects_the_most_complete_class(simulation, tmp_path):
+    project, log, pipeline = run_schedule(simulation, tmp_path, "occupy_select", min_occupancy="0.05",
+                                          min_fraction="0")
     assert processes_of(pipeline) == {"Class3D/job001/": 2, "External/job002/": 2, "Select/job003/": 2}, log
     classes = starfile.read(project / "External/job002/occupancy.star", always_dict=True)["occupancy_classes"]
     best = classes.loc[classes["rlnAverageValue"].idxmax()]
@@ -133,11 +144,55 @@ def test_deciding_schedule_selects_the_most_uniform_class(simulation, tmp_path):
     selected = starfile.read(project / "Select/job003/particles.star", always_dict=True)["particles"]
     assert set(selected["rlnClassNumber"]) == {int(best["rlnClassNumber"])}
     assert len(selected) > 0
+    # the selected class is the one whose particles have the third domain (when the classes separate)
+    states = majority_state(next((project / "Class3D/job001").glob("run_it002_data.star")))
+    if all(share >= 0.7 for _, share in states.values()):
+        assert states[int(best["rlnClassNumber"])][0] == "present", (states, classes["rlnAverageValue"].tolist())
 
 
 @needs_relion
-def test_deciding_schedule_stops_when_no_class_is_uniform_enough(simulation, tmp_path):
-    project, log, pipeline = run_schedule(simulation, tmp_path, "occupy_select", min_scale="1.5")
+def test_deciding_schedule_stops_when_no_class_is_complete_enough(simulation, tmp_path):
+    project, log, pipeline = run_schedule(simulation, tmp_path, "occupy_select", min_occupancy="1.5")
     assert processes_of(pipeline) == {"Class3D/job001/": 2, "External/job002/": 2}, log
-    assert "CHECK_scale => False" in log and "DECIDE => False" in log
+    assert "CHECK_occupancy => False" in log and "DECIDE => False" in log
     assert not (project / "Select").exists()
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example_project"
+
+
+def _example_after_its_classification(tmp_path: Path, **settings: str) -> tuple[Path, str, dict]:
+    """occupy_select on the example project's finished Class3D: the Schedule starts at FIND_iterations with
+    ``class3d_output`` pointing at Class3D/job003/ (how a user runs it after a classification of their own)."""
+    project = tmp_path / "example_project"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("External", "Simulation", "*.mrcs", "Schedules"))
+    install_and_set(project, "3.1", "occupy_select", executable_for(tmp_path),
+                    {"class3d_output": "Class3D/job003/run_it*_data.star", "threads": "2", **settings})
+    done = subprocess.run(["relion_scheduler", "--schedule", "occupy_select", "--set_current_node",
+                           "FIND_iterations"], cwd=project, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    log = run_to_the_end(project, "3.1", "occupy_select", timeout=SCHEDULER_TIMEOUT)
+    return project, log, starfile.read(project / "default_pipeline.star", always_dict=True)
+
+
+@needs_relion
+def test_deciding_schedule_selects_the_present_class_of_the_example_project(tmp_path):
+    """Class 1 has the variable domain (present), 2 lacks it, 3 has it at half: completeness picks class 1."""
+    project, log, pipeline = _example_after_its_classification(tmp_path)
+    statuses = processes_of(pipeline)
+    assert statuses["External/job004/"] == 2 and statuses["Select/job005/"] == 2, log
+    assert "READ_class => 1" in log and "DECIDE => True" in log
+    assert "--in_parts Class3D/job003/run_it025_data.star" in (project / "External/job004/note.txt").read_text()
+    selected = starfile.read(project / "Select/job005/particles.star", always_dict=True)["particles"]
+    assert set(selected["rlnClassNumber"]) == {1} and len(selected) > 0
+    assert majority_state(project / "Class3D/job003/run_it025_data.star")[1][0] == "present"
+
+
+@needs_relion
+def test_deciding_schedule_selects_by_a_region_of_the_example_project(tmp_path):
+    """select_table occupancy_region001: the class with the most of region 1 (the variable domain)."""
+    project, log, pipeline = _example_after_its_classification(tmp_path, select_table="occupancy_region001")
+    assert processes_of(pipeline)["Select/job005/"] == 2, log
+    assert "occupancy_region001,rlnAverageValue" in log and "READ_class => 1" in log
+    selected = starfile.read(project / "Select/job005/particles.star", always_dict=True)["particles"]
+    assert set(selected["rlnClassNumber"]) == {1}

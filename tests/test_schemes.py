@@ -9,13 +9,14 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import starfile
 
 from occupy_relion.cli import parse_options
 from occupy_relion.relion import schemes
-from occupy_relion.relion.summary import CLASSES_BLOCK, SUMMARY_NAME, class_row
+from occupy_relion.relion.summary import CLASSES_BLOCK, SUMMARY_NAME, class_row, region_block, region_tables
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -291,19 +292,56 @@ def test_scheme_external_job_parameters_are_ours(name):
     assert options["in_part"] == "$$last_data"
 
 
-def test_deciding_scheme_reads_labels_our_summary_writes(class_result):
-    tables = description(SHIPPED / "occupy_select", "scheme")
-    strings = dict(zip(column(tables, "scheme", "strings", "StringVariableName"),
-                       column(tables, "scheme", "strings", "StringVariableValue")))
+def dirs_of(name: str) -> list[tuple[Path, str, str]]:
+    """(directory, prefix, folder) of a shipped Scheme and its Schedule."""
+    return [(SHIPPED / name, "scheme", "Schemes"), (SHIPPED / "Schedules" / name, "schedule", "Schedules")]
+
+
+def _joined(strings: dict[str, str], operators: dict, variable: str) -> str:
+    """A string variable's value after the Scheme's string=join operators that make it (in graph order)."""
+    for kind, output, first, second in operators.values():
+        if kind == "string=join" and output == variable:
+            return _joined(strings, operators, first) + _joined(strings, operators, second)
+    return strings[variable]
+
+
+@pytest.mark.parametrize("directory, prefix, folder", dirs_of("occupy_select"))
+def test_deciding_scheme_reads_labels_our_summary_writes(directory, prefix, folder, class_result):
+    """It reads file,table,label triples joined from the summary file, the chosen table (the classes:
+    completeness; a region's table: its occupancy) and a label RELION knows."""
+    tables = description(directory, prefix)
+    strings, operators = strings_of(tables, prefix), operators_of(tables, prefix)
+    assert strings["select_table"] == CLASSES_BLOCK
     row = class_row(class_result)
-    operators = loop(tables, "scheme_operators")
-    read_inputs = operators[operators["rlnSchemeOperatorType"].str.contains("read_star|star_table")]
-    assert len(read_inputs) == 4
-    for variable in read_inputs["rlnSchemeOperatorInput1"]:
-        file, table, label = strings[variable].split(",")
-        assert file == f"Schemes/occupy_select/occupy/{SUMMARY_NAME}"
+    readers = {name: op for name, op in operators.items() if "read_star" in op[0] or "star_table" in op[0]}
+    assert set(readers) == {"SORT_by_occupancy", "READ_class", "READ_occupancy", "READ_fraction"}
+    for _kind, _output, first, _second in readers.values():
+        file, table, label = _joined(strings, operators, first).split(",")
+        assert file == f"{folder}/occupy_select/occupy/{SUMMARY_NAME}"
         assert table == CLASSES_BLOCK
         assert label in row and label.startswith("rln")  # a label RELION knows, so operators can read it
+    assert _joined(strings, operators, operators["SORT_by_occupancy"][2]).endswith(",rlnAverageValue")
+    # choosing a region's table reads the same labels there
+    region = dict(strings, select_table=region_block(1))
+    for _kind, _output, first, _second in readers.values():
+        assert _joined(region, operators, first).split(",")[1] == "occupancy_region001"
+
+
+def test_region_tables_have_the_labels_the_deciding_scheme_reads(tmp_path):
+    """A region's own table in occupancy.star: class number, distribution and the region's occupancy
+    under RELION's labels, one row per class."""
+    from occupy_relion.regions import ClassCompleteness, Region, RegionAnalysis, RegionParameters
+
+    region = Region(1, 10, 5, 100.0, (1.0, 2.0, 3.0), (1, 2), (0.9, 0.1), "absent in class 2; full in class 1")
+    analysis = RegionAnalysis((1, 2), (4, 4, 4), (1.0, 1.0, 1.0), np.zeros((4, 4, 4), bool),
+                              np.zeros((4, 4, 4), np.int16), (region,),
+                              (ClassCompleteness(1, 0.95, 1, 0, 1), ClassCompleteness(2, 0.7, 1, 0.3, 2)), 1.0, 500.0,
+                              RegionParameters().resolved(8.0))
+    classes = [{"rlnClassNumber": 1, "rlnReferenceImage": "a.mrc", "rlnClassDistribution": 0.5},
+               {"rlnClassNumber": 2, "rlnReferenceImage": "b.mrc", "rlnClassDistribution": 0.5}]
+    (table,) = region_tables(analysis, ("External/job002/region001_mask.mrc",), classes).values()
+    assert list(table["rlnClassNumber"]) == [1, 2] and list(table["rlnAverageValue"]) == [0.9, 0.1]
+    assert {"rlnClassDistribution", "rlnMaskName"} <= set(table.columns)
 
 
 # ---------------------------------------------------------------------------------- occupy_focus graph
@@ -504,16 +542,15 @@ def _focus_external_command(job: str) -> list[str]:
 def test_focus_external_jobs_give_command_lines_our_program_accepts(job):
     parsed = parse_options(_focus_external_command(job))
     assert parsed.joint is (job == "occupy_focused")
-    assert set(parsed.ignored) <= {"--mask_extend", "4", "--mask_soft_edge", "8"}  # before the region analysis
+    assert parsed.ignored == ()
 
 
 @pytest.mark.parametrize("job", ["occupy_input", "occupy_focused"])
 def test_focus_mask_settings_reach_our_job(job):
     parsed = parse_options(_focus_external_command(job))
-    if not hasattr(parsed, "mask_extend"):
-        pytest.skip("our job does not take --mask_extend / --mask_soft_edge yet (region analysis, issue 10)")
-    assert parsed.ignored == []
     assert (parsed.mask_extend, parsed.mask_soft_edge) == (4.0, 8.0)
+    masks = parsed.mask_parameters().resolved(3.5)
+    assert (masks.extend, masks.soft_edge) == (4.0, 8.0)
 
 
 # ------------------------------------------------------------------------------------------ installing
