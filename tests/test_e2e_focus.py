@@ -10,7 +10,8 @@ the simulated states (from the image names), and our job's ``occupancy.star``.
 Our job writes ``variable_mask.mrc`` when it finds a region whose occupancy differs between the
 classes (issue 10).  On this project it finds none (the global classes do not separate the states),
 so the Scheme focuses on a mask made by ``relion_mask_create`` around the variable domain, and the
-test that Subtract used *our* mask is a strict xfail with the measured numbers.  Module fixtures run each Scheme once; bad inputs run short Schemes on copies.
+test that Subtract used *our* mask is a strict xfail with the measured numbers.  Module fixtures run
+each Scheme once; bad inputs run short Schemes on copies.
 """
 
 from __future__ import annotations
