@@ -38,10 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,
     )
 
-    def add(name: str, **kwargs) -> None:
-        flags = [f"--{name}"]
-        if "_" in name:
-            flags.append("--" + name.replace("_", "-"))
+    def add(name: str, *aliases: str, **kwargs) -> None:
+        flags = []
+        for word in (name, *aliases):
+            flags.append(f"--{word}")
+            if "_" in word:
+                flags.append("--" + word.replace("_", "-"))
         parser.add_argument(*flags, dest=name, **kwargs)
 
     add("o", metavar="JOB_DIR", help="output (job) directory, e.g. External/job012/")
@@ -63,13 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     add("pivot", metavar="SCALE", nargs="?", help=f"sigmoid pivot in (0, 1) (default {JobOptions.pivot})")
     add("scale_limit", metavar="SCALE", nargs="?",
         help=f"scales below this are treated as this (default {JobOptions.scale_limit})")
-    add("exclude_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
+    # the GUI shows about 12 characters of a parameter's label: short aliases for the long names
+    add("exclude_solvent", "no_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="flatten the solvent in the modified maps (bare flag = yes)")
     add("joint", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="one common reference for all classes, so scales compare across classes (bare flag = yes)")
     add("mask_extend", metavar="ANGSTROM", nargs="?",
         help="region masks: extend the region by this many Å (default 3, at least 1 pixel)")
-    add("mask_soft_edge", metavar="ANGSTROM", nargs="?",
+    add("mask_soft_edge", "mask_edge", metavar="ANGSTROM", nargs="?",
         help="region masks: raised-cosine soft edge this many Å wide (default 6, at least 2 pixels)")
     add("region_difference", metavar="OCCUPANCY", nargs="?",
         help=f"least occupancy difference between classes (one map: below full) that makes a region "

@@ -254,14 +254,16 @@ def test_job_options_exist_in_real_relion_jobs(name, shared_relion):
 
 
 def relion_command(options: dict[str, str], input_part: str) -> list[str]:
-    """The command line RELION builds for an External job (docs/relion.md §1), without the executable."""
+    """The command line RELION builds for an External job (docs/relion.md §1), without the executable:
+    the parameters, then the Running tab's threads and Additional arguments."""
     words = ["--o", "External/job009/", "--in_parts", input_part]
     for number in range(1, 11):
         label = options.get(f"param{number}_label", "")
         if label and label != '""':
             value = options.get(f"param{number}_value", "")
             words += [f"--{label}"] + (shlex.split(value) if value and value != '""' else [])
-    return words + ["--j", "2"]
+    other = options.get("other_args", "")
+    return words + ["--j", "2"] + (shlex.split(other) if other and other != '""' else [])
 
 
 def test_gui_job_star_gives_a_command_line_our_program_accepts(shared_relion):
@@ -275,6 +277,23 @@ def test_gui_job_star_gives_a_command_line_our_program_accepts(shared_relion):
     assert parsed.ignored == ()
     assert parsed.mode == "occupancy" and parsed.joint is False and parsed.exclude_solvent is False
     assert parsed.amplify == float("inf") and parsed.lowpass is None and parsed.threads == 2
+    assert parsed.mask_extend is None and parsed.mask_soft_edge is None  # empty: the defaults
+    defaults = parse_options(["--o", "External/job009/"])
+    assert (parsed.pivot, parsed.scale_limit, parsed.region_difference) == (
+        defaults.pivot, defaults.scale_limit, defaults.region_difference)  # Additional arguments show them
+
+
+#: about as many characters of a parameter's label as the RELION GUI shows ("exclude_solvent" shows as
+#: "clude_solvent")
+GUI_LABEL_CHARACTERS = 12
+
+
+def test_gui_job_uses_every_slot_with_labels_the_gui_shows_whole():
+    options = job_options(SHIPPED / "external" / "job.star")
+    labels = [options[f"param{n}_label"] for n in range(1, 11)]
+    assert all(label and label != '""' for label in labels)
+    assert all(len(label) <= GUI_LABEL_CHARACTERS for label in labels), labels
+    assert {"mask_extend", "mask_edge", "no_solvent", "joint"} <= set(labels)
 
 
 def test_gui_job_threads_default_is_the_command_lines():
