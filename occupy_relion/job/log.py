@@ -124,8 +124,8 @@ class JobLog:
         if first:
             shown = ", ".join(f"{name} {_setting_text(getattr(s, name))}" for name in SHARED_SETTINGS)
             self.say(f" derived settings: {shown}")
-        self.say(f" class {result.number:03d} done in {result.seconds:.1f} s: scale in the molecule median "
-                 f"{st.scale_median:.2f} (5-95%: {st.scale_p05:.2f}-{st.scale_p95:.2f}), "
+        self.say(f" class {result.number:03d} done in {result.seconds:.1f} s: own scale over its molecule, edges "
+                 f"included, median {st.scale_median:.2f} (5-95%: {st.scale_p05:.2f}-{st.scale_p95:.2f}), "
                  f"{100 * st.partial_fraction:.0f}% below 0.5; solvent {fmt(s.solvent_mean, 3)} "
                  f"± {fmt(s.solvent_sd, 3)} ({s.solvent_region.label}), noise floor "
                  f"{fmt(s.noise_floor, 3)} ({s.noise_floor_source.label}), reference {fmt(s.reference_value, 3)}")

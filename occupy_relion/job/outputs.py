@@ -182,6 +182,15 @@ def occupancy_map_name(number: int) -> str:
     return f"class{number:03d}_occupancy.mrc"
 
 
+def remove_stale_region_files(job: JobDirectory, kept: set[str]) -> None:
+    """Remove the region masks and occupancy maps an earlier run of this job wrote and this one did not
+    (fewer regions now, or none): a directory never shows files of two runs as one result."""
+    for pattern in ("region[0-9][0-9][0-9]_mask.mrc", VARIABLE_MASK, "class[0-9][0-9][0-9]_occupancy.mrc"):
+        for path in job.path.glob(pattern):
+            if job.name(path.name) not in kept:
+                path.unlink(missing_ok=True)
+
+
 def write_region_mask(job: JobDirectory, file: str, mask: np.ndarray, header: MapHeader, what: str) -> str:
     """One soft region mask on the maps' own grid (their geometry); returns its RELION name."""
     write_map(job.path / file, mask, header, label=f"occupy_relion {what}"[:80])

@@ -32,6 +32,7 @@ from .outputs import (
     VARIABLE_MASK,
     JobDirectory,
     region_mask_name,
+    remove_stale_region_files,
     with_voxel_size,
     write_occupancy_map,
     write_region_mask,
@@ -54,6 +55,7 @@ def region_step(job: JobDirectory, options: JobOptions, input_kind: str,
     reason = skip_reason(input_kind, options.mode)
     if reason is not None:
         log.say(f" regions: not analysed ({reason})")
+        remove_stale_region_files(job, set())
         return None
     found = find_regions(job, measurements, grid, lowpass, options.region_parameters(), options.mask_parameters(),
                          options.threads, check, log.warn)
@@ -95,11 +97,13 @@ def find_regions(job: JobDirectory, measurements: Sequence[tuple[int, Measuremen
                  warn: Callable[[str], None]) -> RegionsResult | None:
     """Analyse, write the masks and occupancy maps; None (with a warning) when there is nothing to analyse."""
     if not measurements:
+        remove_stale_region_files(job, set())
         return None
     try:
         analysis, scale = analyse_classes(measurements, grid.pixel_size, lowpass, parameters, threads)
     except RegionError as error:
         warn(f"regions not analysed: {error}")
+        remove_stale_region_files(job, set())
         return None
     check()
     header = with_voxel_size(grid.header, grid.pixel_size)
@@ -119,5 +123,7 @@ def find_regions(job: JobDirectory, measurements: Sequence[tuple[int, Measuremen
     occupancy_maps = tuple((number, write_occupancy_map(job, number, class_occupancy_map(analysis, number), header,
                                                         analysis.spacing))
                            for number in analysis.classes)
+    remove_stale_region_files(job, {*region_masks, *([variable] if variable else []),
+                                    *(path for _, path in occupancy_maps)})
     return RegionsResult(analysis=analysis, region_masks=tuple(region_masks), variable_mask=variable,
                          occupancy_maps=occupancy_maps, view=regions_view(analysis, scale))

@@ -258,12 +258,16 @@ def test_one_map_alone_gives_its_partial_regions(single_run):
 # --- no analysis -----------------------------------------------------------------------------------
 
 
-def test_resolution_mode_has_no_regions(tmp_path):
-    ran = _run_job(tmp_path, ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0)), MODERATE_NOISE, "--mode", "resolution")
+def test_resolution_mode_has_no_regions_and_a_rerun_leaves_none_of_the_earlier_run(tmp_path):
+    occupancy = ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0))
+    first = _run_job(tmp_path, occupancy, MODERATE_NOISE)
+    assert (first.job / "region001_mask.mrc").is_file() and (first.job / "class002_occupancy.mrc").is_file()
+    ran = _run_job(tmp_path, occupancy, MODERATE_NOISE, "--mode", "resolution")  # RELION's Continue: same directory
     _, classes = ran.summary()
     assert list(classes["rlnAverageValue"]) == [-1, -1]
     assert REGIONS_BLOCK not in starfile.read(ran.job / "occupancy.star", always_dict=True)
-    assert not list(ran.job.glob("*_mask.mrc")) and "regions: not analysed (the resolution mode" in ran.out
+    assert not list(ran.job.glob("*_mask.mrc")) and not list(ran.job.glob("*_occupancy.mrc"))
+    assert "regions: not analysed (the resolution mode" in ran.out
 
 
 @pytest.mark.parametrize("option, value", [("--mask_extend", "-1"), ("--mask_soft_edge", "x"),
