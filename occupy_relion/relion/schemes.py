@@ -35,8 +35,8 @@ GUI_SETTINGS_FILE = ".gui_externaljob.star"
 
 DESCRIPTIONS = {
     "occupy_class3d": "Class3D, then occupy_relion on its last iteration, then exit",
-    "occupy_select": "Class3D, occupy_relion, then select the particles of the most uniformly occupied "
-                     "class if it passes two thresholds (else stop)",
+    "occupy_select": "Class3D, occupy_relion, then select the particles of the most complete class (or "
+                     "the class with most of a chosen region) if it passes two thresholds (else stop)",
     "occupy_focus": "occupy_relion on a Class3D/Refine3D iteration, Subtract keeping its variable region, "
                     "Class3D without alignment on it, occupy_relion on the focused classes (optionally Select "
                     "a class and revert it to the original particles)",
