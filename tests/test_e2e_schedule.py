@@ -144,10 +144,8 @@ def test_deciding_schedule_selects_the_most_complete_class(simulation, tmp_path)
     selected = starfile.read(project / "Select/job003/particles.star", always_dict=True)["particles"]
     assert set(selected["rlnClassNumber"]) == {int(best["rlnClassNumber"])}
     assert len(selected) > 0
-    # the selected class is the one whose particles have the third domain (when the classes separate)
-    states = majority_state(next((project / "Class3D/job001").glob("run_it002_data.star")))
-    if all(share >= 0.7 for _, share in states.values()):
-        assert states[int(best["rlnClassNumber"])][0] == "present", (states, classes["rlnAverageValue"].tolist())
+    # (two iterations do not separate the two maps here, ~51 % each: which class has the domain is
+    # asserted on the example project below)
 
 
 @needs_relion
