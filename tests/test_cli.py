@@ -108,3 +108,12 @@ def test_python_dash_m(tmp_path):
     result = subprocess.run([sys.executable, "-m", "occupy_relion", "--version"], capture_output=True, text=True,
                             cwd=tmp_path, timeout=120)
     assert result.returncode == 0 and result.stdout.startswith("occupy_relion ")
+
+
+def test_region_and_mask_options_with_the_gui_s_short_names():
+    options = parse_options(["--o", "E/", "--mask_extend", "4", "--mask_edge", "8", "--no_solvent", "yes",
+                             "--region_difference", "0.3"])
+    assert (options.mask_extend, options.mask_soft_edge, options.exclude_solvent) == (4.0, 8.0, True)
+    assert options.region_difference == 0.3 and options.ignored == ()
+    long = parse_options(["--o", "E/", "--mask-soft-edge", "5", "--exclude_solvent", "no", "--mask_extend"])
+    assert (long.mask_soft_edge, long.exclude_solvent, long.mask_extend) == (5.0, False, None)  # bare: default

@@ -44,3 +44,24 @@ def test_defaults_are_the_cores():
     scale, modify = options.scale_parameters(), options.modify_parameters()
     assert (scale.mode, scale.lowpass) == ("occupancy", None)
     assert math.isinf(modify.amplify) and modify.attenuate is None and modify.scale_limit == 0.05
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("mask_extend", -1.0, "--mask_extend: must be a number of Å ≥ 0, not -1"),
+    ("mask_soft_edge", math.inf, "--mask_soft_edge: must be a number of Å ≥ 0, not inf"),
+    ("region_difference", 0.0, "--region_difference: must be between 0 and 1, not 0"),
+])
+def test_region_options_name_the_option(field, value, message):
+    with pytest.raises(InputError) as error:
+        JobOptions("E/", **{field: value})
+    assert str(error.value) == message
+
+
+def test_region_defaults_are_the_region_analysis():
+    from occupy_relion.regions import MaskParameters, RegionParameters
+
+    options = JobOptions("E/")
+    assert options.mask_parameters() == MaskParameters()
+    assert options.region_parameters() == RegionParameters()
+    masks = JobOptions("E/", mask_extend=4.0, mask_soft_edge=8.0).mask_parameters().resolved(1.0)
+    assert (masks.extend, masks.soft_edge) == (4.0, 8.0)

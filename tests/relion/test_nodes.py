@@ -54,3 +54,12 @@ def test_relion31_gets_the_integer_column_only_and_leaves_out_what_it_cannot_tak
     assert list(table.columns) == ["rlnPipeLineNodeName", "rlnPipeLineNodeType"]
     assert list(table["rlnPipeLineNodeType"]) == [6, 12, 13]
     assert "data_output_nodes" in text and not list(tmp_path.glob(".occupy-tmp-*"))
+
+
+def test_region_masks_are_3d_mask_nodes_in_every_version():
+    """As MaskCreate registers its mask: 3.1 type 7, 4.0/5.0 Mask3D.mrc (offered wherever a mask is asked)."""
+    assert node_type("mask", "3.1") == (7, "Mask3D.mrc")
+    assert node_type("mask", "4.0") == (7, "Mask3D.mrc") == node_type("mask", "5.0")
+    text = format_nodes([OutputNode("External/job012/variable_mask.mrc", "mask")], "3.1")
+    assert [line.split() for line in text.splitlines() if line.startswith("External/")] == [
+        ["External/job012/variable_mask.mrc", "7"]]
