@@ -204,3 +204,51 @@ def example_regions(tmp_path, _example_template) -> RegionsProject:
     root = tmp_path / "example"
     shutil.copytree(template, root)
     return RegionsProject(root, EXAMPLE_JOB, results, regions, volumes, pixel, truth, domains)
+
+
+# ---------------------------------------------------------------------------------------------
+# a synthetic project: four domains on a ring; domain 4 complete / absent / at half, fixed seeds
+
+SYNTHETIC_SHAPE = (72, 72, 72)
+SYNTHETIC_PIXEL = 1.5
+SYNTHETIC_OCCUPANCY = ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 1.0, 0.5))
+SYNTHETIC_NOISE = 0.25  # relative to the full density's sd (tests/regions' moderate noise)
+
+
+@pytest.fixture(scope="session")
+def _synthetic_template(tmp_path_factory):
+    from occupy_relion import synthetic
+
+    full = synthetic.make_particle((1.0,) * 4, seed=3)
+    labels = synthetic.domain_masks(full, SYNTHETIC_SHAPE, SYNTHETIC_PIXEL)
+    signal_sd = float(synthetic.render(full, SYNTHETIC_SHAPE, SYNTHETIC_PIXEL, occupancy=False)[labels > 0].std())
+    volumes = []
+    for k, values in enumerate(SYNTHETIC_OCCUPANCY):
+        volume = synthetic.render(synthetic.make_particle(values, seed=3), SYNTHETIC_SHAPE, SYNTHETIC_PIXEL)
+        volume += synthetic.correlated_noise(SYNTHETIC_SHAPE, SYNTHETIC_PIXEL, SYNTHETIC_NOISE * signal_sd,
+                                             seed=40 + k)
+        volumes.append(volume.astype(np.float32))
+    inputs = [f"Class3D/job008/run_it025_class00{n}.mrc" for n in (1, 2, 3)]
+    processed, estimates, _reference = _joint_classes(volumes, SYNTHETIC_PIXEL, JOB, inputs)
+    root = tmp_path_factory.mktemp("synthetic_regions")
+    for path, volume in zip(inputs, volumes):
+        write_mrc(root / path, volume, SYNTHETIC_PIXEL)
+    for p in processed:
+        write_mrc(root / p.result.outputs.scale, p.maps["scale"], SYNTHETIC_PIXEL)
+    scale = {p.result.number: e.scale_grid for p, e in zip(processed, estimates)}
+    confidence = {p.result.number: e.confidence_grid for p, e in zip(processed, estimates)}
+    spacing = SYNTHETIC_SHAPE[0] * SYNTHETIC_PIXEL / next(iter(scale.values())).shape[0]
+    analysis = analyse_regions(scale, confidence, spacing, processed[0].result.settings.lowpass_angstrom)
+    regions = _write_region_files(root, JOB, analysis, SYNTHETIC_SHAPE, SYNTHETIC_PIXEL, scale)
+    domains = tuple((tuple(float(c) for c in centre), float(full.radius)) for centre in full.centres)
+    return (root, [p.result for p in processed], regions, dict(zip((1, 2, 3), volumes)), SYNTHETIC_PIXEL,
+            SYNTHETIC_OCCUPANCY, domains)
+
+
+@pytest.fixture
+def synthetic_regions(tmp_path, _synthetic_template) -> RegionsProject:
+    """A fresh copy of the synthetic project with its regions."""
+    template, results, regions, volumes, pixel, truth, domains = _synthetic_template
+    root = tmp_path / "synthetic"
+    shutil.copytree(template, root)
+    return RegionsProject(root, JOB, results, regions, volumes, pixel, truth, domains)

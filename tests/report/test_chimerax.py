@@ -172,11 +172,14 @@ def _surface_colours(example_regions) -> dict[int, tuple[np.ndarray, np.ndarray]
     return out
 
 
-def test_regions_script_draws_occupancy_at_the_full_end_and_the_half_domain_apart(example_regions):
-    """Example project (domain 4 present / absent / half): the colour on the drawn isosurface."""
-    colours = _surface_colours(example_regions)
+@pytest.mark.parametrize("which", ["example_regions", "synthetic_regions"])
+def test_regions_script_draws_occupancy_at_the_full_end_and_the_half_domain_apart(request, which):
+    """Domain 4 present / absent / half (the example project; a synthetic one): the colour on the
+    isosurface the script draws, per domain, against the truth."""
+    project = request.getfixturevalue(which)
+    colours = _surface_colours(project)
     assert sorted(colours) == [1, 2, 3]
-    truth = example_regions.truth
+    truth = project.truth
     drawn_variable = {}
     for number, (domain, value) in colours.items():
         assert np.count_nonzero(domain == 0) < 0.02 * domain.size, "noise drawn away from every domain"
