@@ -259,3 +259,20 @@ def test_regions_view_holds_small_planes_of_every_class(example_regions):
         assert inside.sum() > 20
         medians = [float(np.median(o[inside])) for o in s.occupancy]
         assert medians[0] > 0.7 and medians[1] < 0.15 and 0.3 < medians[2] < 0.7, medians
+
+
+def test_pdf_with_an_analysis_without_regions(example_regions):
+    """No region found (classes alike, or a map alone without partial part): the table says so and the
+    pages still draw (the molecule instead of a region)."""
+    p = example_regions
+    analysis = replace(p.regions.analysis, regions=(), labels=np.zeros_like(p.regions.analysis.labels))
+    view = replace(p.regions.view, regions=(),
+                   comparison=tuple(replace(s, labels=np.zeros_like(s.labels)) for s in p.regions.view.comparison))
+    regions = replace(p.regions, analysis=analysis, view=view, region_masks=(), variable_mask=None)
+    write_report(p.root / p.job, run_description(), p.results, project_dir=p.root, regions=regions)
+    reader = PdfReader(str(p.root / p.job / "logfile.pdf"))
+    assert len(reader.pages) == 2 + 1 + len(p.results)
+    assert "No region differs in occupancy between the classes" in reader.pages[0].extract_text()
+    script = (p.root / p.job / "occupy.cxc").read_text()
+    assert "No region differs in occupancy between the classes." in script
+    assert "_mask.mrc" not in script
