@@ -1,7 +1,8 @@
 """Per-class occupancy maps on the analysis grid: what the ChimeraX script colours the density by.
 
 Every voxel of the consensus molecule reads the occupancy of the part it belongs to in the class: a
-region's edge-free occupancy, or 1 for the constant part (the part "full" is measured against).  A
+region's edge-free occupancy, or the constant part's (:func:`constant_occupancy`, about 1: the part
+"full" is measured against, read in that class).  A
 contoured surface lies on the rim of density, where the molecule ends; so the value of each part is
 carried outwards to every voxel within :func:`reach` of the molecule, each voxel taking the value of
 the nearest molecule voxel.  The colour sampled on a surface then shows the occupancy of the part it
@@ -24,6 +25,22 @@ def reach(analysis: RegionAnalysis) -> float:
     """How far (Å) beyond the consensus molecule the occupancy maps carry each part's value."""
     assert analysis.parameters.edge_width is not None  # resolved parameters
     return REACH_EDGE_WIDTHS * float(analysis.parameters.edge_width)
+
+
+def constant_occupancy(analysis: RegionAnalysis, class_number: int) -> float:
+    """The edge-free occupancy of the constant part (the molecule outside every region) in ``class_number``.
+
+    The analysis reads it to weigh each class's completeness; it is recovered exactly from that sum:
+    completeness × molecule volume = constant volume × its occupancy + Σ region volume × occupancy.
+    1 when the constant part has no volume to tell it from.
+    """
+    regions_volume = sum(r.volume_A3 for r in analysis.regions)
+    constant_volume = analysis.molecule_volume_A3 - regions_volume
+    if not constant_volume > 1e-6 * max(analysis.molecule_volume_A3, 1e-30):
+        return 1.0
+    weighted = analysis.completeness_of(class_number).completeness * analysis.molecule_volume_A3
+    weighted -= sum(r.volume_A3 * r.occupancy_of(class_number) for r in analysis.regions)
+    return float(np.clip(weighted / constant_volume, 0.0, 1.0))
 
 
 def part_labels(analysis: RegionAnalysis) -> np.ndarray:
@@ -50,7 +67,7 @@ def occupancy_map(analysis: RegionAnalysis, class_number: int, parts: np.ndarray
     if parts is None:
         parts = part_labels(analysis)
     values = np.zeros(len(analysis.regions) + 2, dtype=np.float32)  # index: region number; -1: constant
-    values[-1] = 1.0
+    values[-1] = constant_occupancy(analysis, class_number)
     for region in analysis.regions:
         values[region.number] = region.occupancy_of(class_number)
     return values[parts]

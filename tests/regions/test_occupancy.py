@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,20 @@ def test_values_reach_past_the_molecule_and_no_further(analysed):
     assert np.all(values[rim] >= 0.85)
     assert np.all(values[distance > reach(analysis) + 1e-3] == 0)
     assert np.all(values[analysis.molecule] >= 0.85)
+
+
+def test_constant_part_reads_its_own_occupancy_in_each_class(analysed):
+    """The constant domains (1, 2) read about 1 in every class, and the value is the one the analysis
+    weighed into the completeness (recomputed here from the scale maps)."""
+    project, analysis = analysed
+    from occupy_relion.regions.occupancy import constant_occupancy
+
+    inner = np.isin(project.domain_labels(analysis.shape, project.spacing, shrink=6.0), (1, 2))
+    for number in analysis.classes:
+        value = constant_occupancy(analysis, number)
+        assert 0.9 <= value <= 1.0
+        measured = float(np.median(project.scale[number][inner])) / analysis.full_level
+        assert value == pytest.approx(min(measured, 1.0), abs=0.08)
+    half = replace(analysis, completeness=tuple(replace(c, completeness=0.5 * c.completeness)
+                                                for c in analysis.completeness))
+    assert constant_occupancy(half, analysis.classes[0]) < 0.6  # it follows the analysis, not a constant 1
