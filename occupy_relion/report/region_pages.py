@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
@@ -111,7 +112,7 @@ def _occupancy_table(fig: Figure, analysis: RegionAnalysis, classes: dict[int, C
     completeness = {c.class_number: c for c in analysis.completeness}
     rows = (("Completeness", lambda n: completeness[n].completeness, True),
             ("Median (edge-free)", lambda n: completeness[n].median, True),
-            ("Below 0.5 (edge-free)", lambda n: completeness[n].partial_fraction, False),
+            ("Below 0.5", lambda n: completeness[n].partial_fraction, False),
             ("Rank", lambda n: float(completeness[n].rank), False))
     for label, value_of, coloured in rows:
         fig.text(x0 + 0.005, y - row_h / 2, label, fontsize=7.5, fontweight="bold" if coloured else "normal",
@@ -150,6 +151,29 @@ def _wrap(text: str, chars: int) -> list[str]:
     from .layout import wrap
 
     return wrap(text, chars)
+
+
+def _files(fig: Figure, regions: RegionsResult, x0: float, top: float) -> float:
+    """What the job wrote for the regions, and what each file is for."""
+    rows = [(Path(path).name, f"region {r.number}: soft mask for RELION (subtraction, focused Class3D)")
+            for r, path in zip(regions.analysis.regions, regions.region_masks)][:4]
+    if len(regions.region_masks) > 4:
+        rows.append(("…", f"{len(regions.region_masks) - 4} more region masks"))
+    if regions.variable_mask:
+        rows.append((Path(regions.variable_mask).name, "every region in one soft mask"))
+    if regions.occupancy_maps:
+        first = Path(regions.occupancy_maps[0][1]).name
+        rows.append((first if len(regions.occupancy_maps) == 1 else first.replace("001", "NNN", 1),
+                     "each part's occupancy per class: what occupy.cxc colours by"))
+    if not rows:
+        return top
+    fig.text(x0, top, "Files", fontsize=8.5, fontweight="bold", color=HEADER_COLOUR, va="top")
+    line = 7.5 * 1.5 / 72 / PAGE_SIZE[1]
+    y = top - 1.6 * line
+    fig.text(x0, y, "\n".join(name for name, _ in rows), fontsize=7.5, va="top", linespacing=1.5, family="monospace")
+    fig.text(x0 + 0.16, y, "\n".join(what for _, what in rows), fontsize=7.5, va="top", linespacing=1.5,
+             color="#444444")
+    return y - len(rows) * line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +301,7 @@ def answer_page(run: RunDescription, classes: Sequence[ClassResult], regions: Re
              color=HEADER_COLOUR, va="top")
     bottom = _occupancy_table(fig, analysis, by_number, 0.04, 0.86, 0.44)
     bottom = _descriptions(fig, analysis, 0.04, bottom - 0.02, 0.44)
+    bottom = _files(fig, regions, 0.04, bottom - 0.03)
     _colour_bar(fig, (0.06, max(0.1, bottom - 0.07), 0.3, 0.02), False, "occupancy (0 = empty, 1 = full)")
     if regions.view is not None:
         fig.text(0.53, 0.885, "Each region in every class (occupancy; region outlined)", fontsize=10,
