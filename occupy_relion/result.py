@@ -146,12 +146,40 @@ class RunDescription:
     joint_reference: float | None
 
 
+#: a plane of a (z, y, x) map: xy (cut along z), xz (along y) or yz (along x)
+Plane = Literal["xy", "xz", "yz"]
+
+
+@dataclass(frozen=True)
+class RegionsSlice:
+    """One plane of the analysis grid, cropped to the molecule: every class's occupancy there (scale /
+    the analysis' full level, clipped to [0, 1]), the region labels and the consensus molecule."""
+
+    plane: Plane
+    index: int  # voxel index of the cut along its axis (analysis grid)
+    position_A: float  # the cut's position along its axis, Å
+    extent_A: tuple[float, float, float, float]  # left, right, bottom, top of the window, Å (voxel edges)
+    occupancy: tuple[np.ndarray, ...]  # float32 (rows: vertical axis), one per class in RegionsView.classes order
+    labels: np.ndarray  # int16: region number, 0 elsewhere
+    molecule: np.ndarray  # bool: the consensus molecule
+
+    @property
+    def axes(self) -> tuple[str, str, str]:
+        """(horizontal, vertical, cut) axis names."""
+        return {"xy": ("x", "y", "z"), "xz": ("x", "z", "y"), "yz": ("y", "z", "x")}[self.plane]
+
+
 @dataclass(frozen=True)
 class RegionsView:
     """What the report draws of the regions, computed by ``report.summary.regions_view`` from the
     analysis and the classes' scale maps on the analysis grid (small arrays only)."""
 
     classes: tuple[int, ...]
+    full_level: float  # the scale that counts as occupancy 1 (the analysis')
+    regions: tuple[RegionsSlice, ...] = ()  # one per region, in region order: the plane through its centre
+    #                                          where its section is largest
+    comparison: tuple[RegionsSlice, ...] = ()  # xy, xz, yz through the centre of the variable part
+    #                                             (of the molecule when there is no region)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
 from ..labels import CLASS_FACT_LABELS, PARAMETER_LABELS, RUN_LABELS, SETTING_LABELS
-from ..result import ClassResult, RunDescription
+from ..regions import ClassCompleteness
+from ..result import ClassResult, RegionsResult, RunDescription
 from ..text import MISSING, fmt, fmt_percent, is_missing
 from .layout import (
     PAGE_SIZE,
@@ -46,7 +47,7 @@ from .style import (
     WARNING_COLOUR,
     class_colour,
 )
-from .summary import CONTOUR_SIGMAS, GREY_PERCENTILES, shared_settings
+from .summary import CONTOUR_FRACTION, CONTOUR_SIGMAS, GREY_PERCENTILES, shared_settings
 
 PLANES = (("xy", "x", "y", "z"), ("xz", "x", "z", "y"), ("yz", "y", "z", "x"))  # plane, horizontal, vertical, cut
 
@@ -57,6 +58,14 @@ TABLE_COLUMNS = (
     Column("Scale\np05", 0.07, "right"), Column("Scale\np95", 0.07, "right"),
     Column("Partial\n< 0.5 (%)", 0.08, "right"), Column("Molecule\n(% of box)", 0.085, "right"),
     Column("Time\n(s)", 0.065, "right"),
+)
+
+#: the table of classes with a region analysis: its edge-free numbers instead of whole-molecule ones
+EDGE_FREE_COLUMNS = (
+    Column("Class", 0.06, "left"), Column("Input map", 0.25, "left"), Column("Distribution\n(%)", 0.08, "right"),
+    Column("Resolution\n(Å)", 0.08, "right"), Column("Complete-\nness", 0.08, "right"),
+    Column("Median\n(edge-free)", 0.08, "right"), Column("Below 0.5\n(edge-free, %)", 0.09, "right"),
+    Column("Rank", 0.05, "right"), Column("Molecule\n(% of box)", 0.085, "right"), Column("Time\n(s)", 0.065, "right"),
 )
 
 MOLECULE = "confidence ≥ 0.5, scale ≥ 0.05"  # core.molecule_scale, in words
@@ -80,13 +89,18 @@ def _run_sections(run: RunDescription) -> list[Section]:
     return sections
 
 
-def _settings_sections(classes: Sequence[ClassResult]) -> list[Section]:
+def _settings_sections(classes: Sequence[ClassResult], regions: RegionsResult | None = None) -> list[Section]:
     """Derived settings shared by all classes, the names of those that differ, and the warnings."""
     if not classes:
         return []
     common, varying = shared_settings([c.settings for c in classes])
     rows = [(SETTING_LABELS[name], fmt(value)) for name, value in common]
-    rows.append(("Contour in ChimeraX", f"solvent mean + {CONTOUR_SIGMAS:g} × solvent noise sd"))
+    if regions is not None:
+        rows.append(("Contour in ChimeraX", f"solvent mean + {CONTOUR_FRACTION:g} × full-occupancy density"))
+        rows.append(("Full level (occupancy 1)", fmt(regions.analysis.full_level)))
+        rows.append(("Molecule volume (Å³)", fmt(regions.analysis.molecule_volume_A3)))
+    else:
+        rows.append(("Contour in ChimeraX", f"solvent mean + {CONTOUR_SIGMAS:g} × solvent noise sd"))
     sections: list[Section] = [("Derived settings" + (" (all classes)" if len(classes) > 1 else ""), rows)]
     if varying:
         sections.append(("Per class (see the class pages)", [(", ".join(SETTING_LABELS[n] for n in varying), "")]))
@@ -110,27 +124,58 @@ def _class_row(c: ClassResult) -> list[str]:
             fmt_percent(c.view.molecule_fraction), f"{c.seconds:.1f}"]
 
 
-def summary_page(run: RunDescription, classes: Sequence[ClassResult], pages: int) -> Figure:
-    """Page 1: one row per class, then what ran and with which settings."""
+def _edge_free_row(c: ClassResult, completeness: ClassCompleteness | None) -> list[str]:
+    """A class's row with the region analysis' edge-free numbers (– for a class it did not analyse)."""
+    name = Path(c.input_path).name or MISSING
+    if len(name) > 42:
+        name = "…" + name[-41:]
+    if completeness is None:
+        numbers = [MISSING] * 4
+    else:
+        numbers = [_fixed(completeness.completeness), _fixed(completeness.median),
+                   fmt_percent(completeness.partial_fraction), str(completeness.rank)]
+    return [str(c.number), name, fmt_percent(c.distribution), _fixed(c.resolution, 2), *numbers,
+            fmt_percent(c.view.molecule_fraction), f"{c.seconds:.1f}"]
+
+
+def summary_page(run: RunDescription, classes: Sequence[ClassResult], pages: int,
+                 regions: RegionsResult | None = None, page: int = 1) -> Figure:
+    """The run page: one row per class, then what ran and with which settings.  With a region analysis
+    the class numbers are its edge-free ones; without one, a note says why there is none."""
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     reference = "one joint reference for all classes (--joint)" if run.joint else "each class against its own reference"
     count = f"{len(classes)} class{'es' if len(classes) != 1 else ''}"
-    fig = new_page("occupy_relion · local scale (relative occupancy)",
-                   f"{run.job_dir.rstrip('/')}/   ·   {when}   ·   {count}   ·   scale: {reference}")
+    title = "Run and settings" if regions is not None else "occupy_relion · local scale (relative occupancy)"
+    fig = new_page(title, f"{run.job_dir.rstrip('/')}/   ·   {when}   ·   {count}   ·   scale maps: {reference}")
     fig.text(0.04, 0.885, "Classes", fontsize=10, fontweight="bold", color=HEADER_COLOUR, va="top")
+    if regions is None:
+        fig.text(0.96, 0.885, "No region analysis (see run.out): the numbers below are over each whole molecule, "
+                 "rim of density included.", fontsize=7.5, color=WARNING_COLOUR, va="top", ha="right")
     if classes:
-        table_bottom = draw_table(fig, TABLE_COLUMNS, [_class_row(c) for c in classes],
-                                  [class_colour(c.number) for c in classes], 0.86, 0.42,
+        if regions is not None:
+            known = {c.class_number: c for c in regions.analysis.completeness}
+            rows = [_edge_free_row(c, known.get(c.number)) for c in classes]
+            columns = EDGE_FREE_COLUMNS
+        else:
+            rows, columns = [_class_row(c) for c in classes], TABLE_COLUMNS
+        table_bottom = draw_table(fig, columns, rows, [class_colour(c.number) for c in classes], 0.86, 0.42,
                                   "… and {count} more classes: see their pages.")
     else:
         fig.text(0.04, 0.86, "No class was processed.", fontsize=9, color="#888888", va="top")
         table_bottom = 0.83
     text_top = table_bottom - 0.04
     draw_sections(fig, _run_sections(run), 0.04, 0.42, text_top, 0.05)
-    draw_sections(fig, _settings_sections(classes), 0.54, 0.42, text_top, 0.05)
-    footer(fig, f"Scale: local density relative to the full-occupancy reference, inside the molecule ({MOLECULE}).  "
-                "p05 / p95: 5th / 95th percentiles.  Partial: share of molecule voxels with scale < 0.5.  "
-                "Molecule: molecule voxels as a share of the box.", f"1 / {pages}")
+    draw_sections(fig, _settings_sections(classes, regions), 0.54, 0.42, text_top, 0.05)
+    if regions is not None:
+        explained = ("Completeness: the occupancy of the whole molecule (regions and constant part weighted by "
+                     "volume); median and below 0.5: of the occupancy over the molecule's edge-free voxels, where "
+                     "no stronger density is within the low-pass (the rim of density would pull them down).  Rank 1 "
+                     "= most complete.  Molecule: share of the box (confidence ≥ 0.5, scale ≥ 0.05).")
+    else:
+        explained = ("Scale: local density relative to the full-occupancy reference, inside the molecule "
+                     f"({MOLECULE}).  p05 / p95: 5th / 95th percentiles.  Partial: share of molecule voxels with "
+                     "scale < 0.5.  Molecule: molecule voxels as a share of the box.")
+    footer(fig, explained, f"{page} / {pages}")
     return fig
 
 

@@ -1,4 +1,5 @@
-"""``logfile.pdf``: the run summary page, one page per class and, with ``--joint``, a comparison page.
+"""``logfile.pdf``: with a region analysis first the answer (regions × classes) and the classes side by
+side; then the run summary page, one page per class and, with ``--joint``, the joint histogram page.
 
 Headless by construction: pages are plain :class:`matplotlib.figure.Figure` objects (``pages.py``)
 written by the PDF backend's :class:`~matplotlib.backends.backend_pdf.PdfPages`, so no GUI backend
@@ -23,17 +24,30 @@ from matplotlib.backends.backend_pdf import PdfPages
 from ..result import ClassResult, RegionsResult, RunDescription
 from .layout import STYLE
 from .pages import class_page, joint_page, summary_page
+from .region_pages import answer_page, comparison_page
 
 
 def render_pdf(path: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult],
                regions: RegionsResult | None = None) -> None:
-    """Write the whole PDF logfile to ``path`` (1 page + 1 per class, + 1 comparison page with joint)."""
-    pages = 1 + len(classes) + (1 if run.joint else 0)
+    """Write the whole PDF logfile to ``path``.
+
+    With a region analysis (and its view): the answer page (regions × classes), the classes side by
+    side, the run page, one page per class (+ the joint page with joint).  Without one: the run page
+    (saying why there are no regions), one page per class (+ the joint page).
+    """
+    drawn = regions is not None and regions.view is not None
+    pages = (2 if drawn else 0) + 1 + len(classes) + (1 if run.joint else 0)
     metadata = {"Title": f"occupy_relion report: {run.job_dir}", "Creator": "occupy_relion",
-                "Subject": "local scale (relative occupancy) of RELION classes"}
+                "Subject": "occupancy of the regions of RELION classes, local scale"}
     with matplotlib.rc_context(STYLE), PdfPages(path, metadata=metadata) as pdf:
-        pdf.savefig(summary_page(run, classes, pages))
+        page = 1
+        if drawn:
+            assert regions is not None
+            pdf.savefig(answer_page(run, classes, regions, 1, pages))
+            pdf.savefig(comparison_page(classes, regions, 2, pages))
+            page = 3
+        pdf.savefig(summary_page(run, classes, pages, regions, page))
         for index, c in enumerate(classes):
-            pdf.savefig(class_page(c, index + 2, pages))
+            pdf.savefig(class_page(c, page + 1 + index, pages))
         if run.joint:
             pdf.savefig(joint_page(run, classes, pages, pages))

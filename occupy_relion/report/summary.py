@@ -13,15 +13,31 @@ from collections.abc import Mapping, Sequence
 from numbers import Real
 
 import numpy as np
+from scipy import ndimage
 
 from ..core import EstimateSettings, ScaleEstimate, molecule_scale
 from ..core.solvent import SolventModel, flattened_region
 from ..labels import SETTING_LABELS
 from ..regions import RegionAnalysis
-from ..result import CentralSlices, ClassView, ContourBasis, RegionsView, ScaleHistogram, SolventHistogram
+from ..result import (
+    CentralSlices,
+    ClassResult,
+    ClassView,
+    ContourBasis,
+    Plane,
+    RegionsSlice,
+    RegionsView,
+    ScaleHistogram,
+    SolventHistogram,
+)
 
 #: ChimeraX contour of every class: solvent mean + this many solvent noise sd of its own map
 CONTOUR_SIGMAS = 3.0
+
+#: with a region analysis, the ChimeraX contour of every class: its solvent mean + this share of the
+#: density of full occupancy on the common reference (the analysis' full level × that reference), so
+#: every class is drawn by one rule, a half-occupied domain still shows and the noise stays hidden
+CONTOUR_FRACTION = 0.3
 
 #: the scale percentiles kept for box plots
 SCALE_PERCENTILES = (5, 25, 50, 75, 95)
@@ -115,6 +131,18 @@ def contour(noise_sd: float | None, solvent_mean: float, lowpassed_sd: float) ->
     return solvent_mean + CONTOUR_SIGMAS * lowpassed_sd, "low-passed solvent sd"
 
 
+def common_reference(classes: Sequence[ClassResult]) -> float:
+    """The reference the region analysis divided every class by: the joint one (``core.joint_reference``,
+    the largest of the classes' own references), whether or not the classes' own maps used it."""
+    return max(float(c.settings.reference_value) for c in classes)
+
+
+def occupancy_contour(c: ClassResult, classes: Sequence[ClassResult], full_level: float) -> float:
+    """The ChimeraX level of class ``c`` with a region analysis: its solvent mean +
+    :data:`CONTOUR_FRACTION` × the density of full occupancy on the common reference."""
+    return float(c.settings.solvent_mean) + CONTOUR_FRACTION * float(full_level) * common_reference(classes)
+
+
 def summarise_class(volume: np.ndarray, estimate: ScaleEstimate, equalised: np.ndarray,
                     molecule_voxels: int) -> ClassView:
     """The report's view of one processed class (call while its full maps are in memory)."""
@@ -156,7 +184,83 @@ def shared_settings(settings: Sequence[EstimateSettings]) -> tuple[list[tuple[st
     return common, varying
 
 
+#: the planes of a (z, y, x) map: name, the axis cut (0 = z) and the window's (horizontal, vertical) axes
+_PLANES: tuple[tuple[Plane, int, tuple[int, int]], ...] = (("xy", 0, (2, 1)), ("xz", 1, (2, 0)), ("yz", 2, (1, 0)))
+
+#: voxels of the analysis grid around the molecule in a slice window
+_WINDOW_MARGIN = 2
+
+
+def _window(molecule: np.ndarray, margin: int) -> tuple[slice, ...]:
+    """The (z, y, x) box of the molecule widened by ``margin`` voxels (the whole grid without molecule)."""
+    if not molecule.any():
+        return tuple(slice(0, n) for n in molecule.shape)
+    box = []
+    for axis in range(3):
+        hit = np.flatnonzero(molecule.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(0, int(hit[0]) - margin), min(molecule.shape[axis], int(hit[-1]) + 1 + margin)))
+    return tuple(box)
+
+
+def _plane_slice(analysis: RegionAnalysis, scale: Sequence[np.ndarray], plane: Plane, index: int,
+                 window: tuple[slice, ...]) -> RegionsSlice:
+    """One plane through voxel ``index`` of its cut axis, cropped to ``window`` (z, y, x); the scale
+    maps are read in that plane only and made occupancy (scale / full level, clipped to [0, 1])."""
+    _name, cut, (horizontal, vertical) = next(p for p in _PLANES if p[0] == plane)
+    where = list(window)
+    where[cut] = slice(index, index + 1)
+
+    def take(volume: np.ndarray) -> np.ndarray:
+        part = np.squeeze(np.asarray(volume)[tuple(where)], axis=cut)
+        return np.ascontiguousarray(part if vertical < horizontal else part.T)  # rows: the vertical axis
+
+    level = float(analysis.full_level)
+    inverse = np.float32(1 / level) if level > 0 else np.float32(0)
+    spacing = analysis.spacing
+    # voxel i is centred at i × spacing (the grids' convention): the window spans the voxels' edges
+    h, v = window[horizontal], window[vertical]
+    extent = ((h.start - 0.5) * spacing[horizontal], (h.stop - 0.5) * spacing[horizontal],
+              (v.start - 0.5) * spacing[vertical], (v.stop - 0.5) * spacing[vertical])
+    return RegionsSlice(plane=plane, index=int(index), position_A=float(index * spacing[cut]),
+                        extent_A=(float(extent[0]), float(extent[1]), float(extent[2]), float(extent[3])),
+                        occupancy=tuple(np.clip(take(s).astype(np.float32) * inverse, 0, 1) for s in scale),
+                        labels=take(analysis.labels), molecule=take(analysis.molecule))
+
+
+def _centre_voxel(analysis: RegionAnalysis, mask: np.ndarray) -> tuple[int, int, int]:
+    """The (z, y, x) voxel nearest to the centre of mass of ``mask`` (of the molecule when it is empty)."""
+    where = mask if mask.any() else analysis.molecule
+    if not where.any():
+        return tuple(n // 2 for n in analysis.shape)  # type: ignore[return-value]
+    centre = ndimage.center_of_mass(where)
+    return tuple(int(min(max(round(c), 0), n - 1)) for c, n in zip(centre, analysis.shape))  # type: ignore[return-value]
+
+
 def regions_view(analysis: RegionAnalysis, scale: Mapping[int, np.ndarray]) -> RegionsView:
     """What the report draws of the regions; ``scale``: class → scale map on the analysis grid (the
-    same maps :func:`~occupy_relion.regions.analyse_regions` was given)."""
-    return RegionsView(classes=analysis.classes)
+    same maps :func:`~occupy_relion.regions.analyse_regions` was given).
+
+    Per region, the plane through its centre in which its section is largest; for the comparison
+    page, the three planes through the centre of the variable part.  Only those planes of the maps
+    are read (as occupancy: scale / full level, clipped to [0, 1]), cropped to the molecule's box.
+    """
+    missing = [n for n in analysis.classes if n not in scale]
+    if missing:
+        raise ValueError(f"regions_view: no scale map of classes {missing}")
+    for number in analysis.classes:
+        if np.shape(scale[number]) != analysis.shape:
+            raise ValueError(f"regions_view: class {number}'s scale map has shape {np.shape(scale[number])}, "
+                             f"not the analysis grid's {analysis.shape}")
+    maps = [scale[n] for n in analysis.classes]
+    window = _window(analysis.molecule | (analysis.labels > 0), _WINDOW_MARGIN)
+    region_slices = []
+    for region in analysis.regions:
+        mask = analysis.labels == region.number
+        centre = _centre_voxel(analysis, mask)
+        areas = [int(np.count_nonzero(np.take(mask, centre[cut], axis=cut))) for _name, cut, _axes in _PLANES]
+        name, cut, _axes = _PLANES[int(np.argmax(areas))]
+        region_slices.append(_plane_slice(analysis, maps, name, centre[cut], window))
+    centre = _centre_voxel(analysis, analysis.labels > 0)
+    comparison = tuple(_plane_slice(analysis, maps, name, centre[cut], window) for name, cut, _axes in _PLANES)
+    return RegionsView(classes=analysis.classes, full_level=float(analysis.full_level),
+                       regions=tuple(region_slices), comparison=comparison)

@@ -199,3 +199,80 @@ def test_noise_sd_is_robust_to_density_and_flattened_solvent():
     assert solvent_noise_sd(volume, confidence, mean=0.0) == pytest.approx(2.0, rel=0.05)
     assert solvent_noise_sd(volume, confidence) == pytest.approx(2.0, rel=0.15)  # median as the centre
     assert solvent_noise_sd(volume, np.ones_like(volume)) is None  # no solvent at all
+
+
+# ---------------------------------------------------------------------------------------------
+# with the region analysis (the example project: domain 4 present / absent / half)
+
+
+def test_pdf_with_regions_answers_first_then_compares(example_regions):
+    p = example_regions
+    write_report(p.root / p.job, run_description(), p.results, project_dir=p.root, regions=p.regions)
+    reader = PdfReader(str(p.root / p.job / "logfile.pdf"))
+    assert len(reader.pages) == 2 + 1 + len(p.results)
+    pages = [page.extract_text() for page in reader.pages]
+    analysis = p.regions.analysis
+    first = pages[0]
+    assert "Occupancy of each region in each class" in first
+    region = analysis.regions[0]
+    for value in region.occupancy:  # the table prints the analysis' own numbers
+        assert f"{value:.2f}" in first
+    for c in analysis.completeness:
+        assert f"{c.completeness:.2f}" in first
+    assert region.description in first
+    assert "Classes side by side" in pages[1]
+    # the run page lists the edge-free numbers, not the whole-molecule medians
+    third = pages[2]
+    for result in p.results:
+        assert f"{analysis.completeness_of(result.number).completeness:.3f}" in third
+        assert f"{result.statistics.scale_median:.3f}" not in third
+
+
+def test_pdf_with_regions_ranks_the_complete_class_first(example_regions):
+    """On the example project the present class is the most complete, and the table says so."""
+    analysis = example_regions.regions.analysis
+    assert analysis.ranked_classes[0] == 1
+    region = analysis.regions[0]
+    assert region.occupancy_of(1) >= 0.85 and region.occupancy_of(2) <= 0.15
+    assert abs(region.occupancy_of(3) - 0.5) <= 0.1
+
+
+def test_pdf_without_regions_says_so(project, results):
+    write_report(project / JOB, run_description(), results, project_dir=project, regions=None)
+    reader = PdfReader(str(project / JOB / "logfile.pdf"))
+    assert len(reader.pages) == 1 + len(results)
+    assert "No region analysis" in reader.pages[0].extract_text()
+
+
+def test_regions_view_holds_small_planes_of_every_class(example_regions):
+    """One plane per region through its centre and three comparison planes, cropped to the molecule;
+    the region's voxels in its plane read its occupancy in every class."""
+    view, analysis = example_regions.regions.view, example_regions.regions.analysis
+    assert view.classes == analysis.classes and view.full_level == analysis.full_level
+    assert len(view.regions) == len(analysis.regions) == 1
+    assert [s.plane for s in view.comparison] == ["xy", "xz", "yz"]
+    for s in (*view.regions, *view.comparison):
+        assert len(s.occupancy) == 3
+        assert all(o.shape == s.labels.shape == s.molecule.shape and o.dtype == np.float32 for o in s.occupancy)
+        assert s.labels.size < 0.5 * analysis.shape[1] * analysis.shape[2]  # cropped
+        inside = s.labels == 1
+        assert inside.sum() > 20
+        medians = [float(np.median(o[inside])) for o in s.occupancy]
+        assert medians[0] > 0.7 and medians[1] < 0.15 and 0.3 < medians[2] < 0.7, medians
+
+
+def test_pdf_with_an_analysis_without_regions(example_regions):
+    """No region found (classes alike, or a map alone without partial part): the table says so and the
+    pages still draw (the molecule instead of a region)."""
+    p = example_regions
+    analysis = replace(p.regions.analysis, regions=(), labels=np.zeros_like(p.regions.analysis.labels))
+    view = replace(p.regions.view, regions=(),
+                   comparison=tuple(replace(s, labels=np.zeros_like(s.labels)) for s in p.regions.view.comparison))
+    regions = replace(p.regions, analysis=analysis, view=view, region_masks=(), variable_mask=None)
+    write_report(p.root / p.job, run_description(), p.results, project_dir=p.root, regions=regions)
+    reader = PdfReader(str(p.root / p.job / "logfile.pdf"))
+    assert len(reader.pages) == 2 + 1 + len(p.results)
+    assert "No region differs in occupancy between the classes" in reader.pages[0].extract_text()
+    script = (p.root / p.job / "occupy.cxc").read_text()
+    assert "No region differs in occupancy between the classes." in script
+    assert "_mask.mrc" not in script
