@@ -282,7 +282,7 @@ def test_real_report_is_registered(synthetic_project, in_project, capsys):
     assert code == 0 and err == ""
     assert f"wrote {JOB}logfile.pdf, {JOB}occupy.cxc" in out
     assert nodes_of(synthetic_project)[JOB + "logfile.pdf"] == (13, "LogFile.pdf.relion")
-    # the regions' answer page and the classes side by side (class 2 lacks most of a domain), the run, 2 classes
+    # the answer page (regions x classes), the comparison, the run, 2 classes
     assert len(PdfReader(str(synthetic_project / JOB / "logfile.pdf")).pages) == 5
     assert 'name "class 2"' in (synthetic_project / JOB / "occupy.cxc").read_text()
 
