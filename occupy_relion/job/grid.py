@@ -20,6 +20,8 @@ from ..text import size_text
 
 #: largest relative difference between the model.star (or mask) pixel size and the maps' before it matters
 PIXEL_WARNING = 0.01
+#: how far outside [0, 1] a mask's values may stray (interpolation and float rounding) before it is refused
+MASK_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -75,8 +77,14 @@ def read_mask(path: str | None, grid: Grid) -> np.ndarray | None:
     if header.pixel_size > 0 and abs(header.pixel_size - grid.pixel_size) > PIXEL_WARNING * grid.pixel_size:
         raise InputError(f"{path}: mask pixel size {header.pixel_size:g} Å differs from the maps' "
                          f"{grid.pixel_size:g} Å")
-    if not mask.max() > 0:
+    low, high = float(mask.min()), float(mask.max())
+    if not high > 0:
         raise InputError(f"{path}: the mask is empty (no value above 0)")
+    if low < -MASK_TOLERANCE or high > 1 + MASK_TOLERANCE:
+        raise InputError(f"{path}: mask values from {low:.3g} to {high:.3g}; a mask holds values in [0, 1] "
+                         "(is it a map rather than a mask?)")
+    if low >= 1 - MASK_TOLERANCE:
+        raise InputError(f"{path}: the mask is 1 everywhere, so it separates nothing from the solvent")
     return mask
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import BinaryIO
 
 import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
@@ -25,7 +26,7 @@ from .layout import STYLE
 from .pages import class_page, joint_page, summary_page
 
 
-def render_pdf(path: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult],
+def render_pdf(path: str | os.PathLike | BinaryIO, run: RunDescription, classes: Sequence[ClassResult],
                regions: RegionsResult | None = None) -> None:
     """Write the whole PDF logfile to ``path`` (1 page + 1 per class, + 1 comparison page with joint)."""
     pages = 1 + len(classes) + (1 if run.joint else 0)
