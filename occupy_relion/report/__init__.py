@@ -33,8 +33,6 @@ def write_report(job_dir: str | os.PathLike, run: RunDescription, classes: Seque
     files first and moved into place only when both are complete: an exception leaves no partial
     file (and any earlier report untouched).  ``into``: the directory the files are written to
     (default ``job_dir``; the job passes its staging area, the script still names ``job_dir``'s maps).
-    The PDF is written through a file this function opens and closes, so a full disk never leaves a
-    deleted file open (its space would stay in use).
     """
     from . import chimerax, pdf  # matplotlib is imported only when a report is written
 
@@ -45,8 +43,7 @@ def write_report(job_dir: str | os.PathLike, run: RunDescription, classes: Seque
     directory.mkdir(parents=True, exist_ok=True)
     targets = [directory / LOGFILE_NAME, directory / SCRIPT_NAME]
     with atomic_path(targets[0]) as pdf_path, atomic_path(targets[1]) as script_path:
-        with open(pdf_path, "wb") as handle:
-            pdf.render_pdf(handle, run, ordered, regions)
+        pdf.render_pdf(pdf_path, run, ordered, regions)
         script = chimerax.chimerax_script(ordered, job_dir=job_dir, project_dir=project, regions=regions)
         script_path.write_text(script, encoding="utf-8")
     return targets

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import BinaryIO
 
 import matplotlib
 from matplotlib.backends.backend_pdf import PdfPages
@@ -26,13 +25,15 @@ from .layout import STYLE
 from .pages import class_page, joint_page, summary_page
 
 
-def render_pdf(path: str | os.PathLike | BinaryIO, run: RunDescription, classes: Sequence[ClassResult],
+def render_pdf(path: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult],
                regions: RegionsResult | None = None) -> None:
     """Write the whole PDF logfile to ``path`` (1 page + 1 per class, + 1 comparison page with joint)."""
     pages = 1 + len(classes) + (1 if run.joint else 0)
     metadata = {"Title": f"occupy_relion report: {run.job_dir}", "Creator": "occupy_relion",
                 "Subject": "local scale (relative occupancy) of RELION classes"}
-    with matplotlib.rc_context(STYLE), PdfPages(path, metadata=metadata) as pdf:
+    # the file is opened (and closed, whatever happens) here: PdfPages left to itself keeps it open when
+    # its last write fails (a full disk), so the space of the deleted temporary file would stay in use
+    with open(path, "wb") as handle, matplotlib.rc_context(STYLE), PdfPages(handle, metadata=metadata) as pdf:
         pdf.savefig(summary_page(run, classes, pages))
         for index, c in enumerate(classes):
             pdf.savefig(class_page(c, index + 2, pages))
