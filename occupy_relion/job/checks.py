@@ -38,13 +38,18 @@ def input_paths(options: JobOptions, inputs: Inputs) -> list[str]:
     return paths
 
 
+class InputInJobDirectory(InputError):
+    """An input lies inside the job directory: the failed run must not clean up the earlier outputs
+    (the input may be one of them)."""
+
+
 def check_inputs_outside(job_dir: Path, options: JobOptions, inputs: Inputs) -> None:
     """No input may be inside the job directory: its outputs (or a failed run's clean-up) would replace it."""
     job = os.path.realpath(job_dir)
     for path in input_paths(options, inputs):
         real = os.path.realpath(path)
         if real == job or real.startswith(job + os.sep):
-            raise InputError(f"{path}: an input inside the job directory {job_dir}; the job's outputs would "
+            raise InputInJobDirectory(f"{path}: an input inside the job directory {job_dir}; the job's outputs would "
                              "replace it (give it from another job, or run into a new --o)")
 
 

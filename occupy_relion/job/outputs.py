@@ -185,10 +185,15 @@ def publish(job: JobDirectory, published: list[str] | None = None) -> list[str]:
     return ours
 
 
-def discard(job: JobDirectory) -> None:
+def discard(job: JobDirectory, keep_previous: bool = False) -> None:
     """After a failure or an abort: remove the staging area, temporary files and every output of this
-    run and of the run before (the job directory then holds only its logs and markers)."""
+    run and of the run before (the job directory then holds only its logs and markers).
+
+    ``keep_previous``: nothing was published and the earlier outputs stay (one of them is an input).
+    """
     shutil.rmtree(job.staging, ignore_errors=True)
+    if keep_previous:
+        return
     _remove(job, _manifest(job))
     for temp in job.path.glob(TEMP_PREFIX + "*"):
         temp.unlink(missing_ok=True)

@@ -28,7 +28,7 @@ from ..relion import markers
 from ..relion.inputs import ClassInput, Inputs, load_inputs
 from ..relion.lock import JobLock
 from ..relion.version import detect_version
-from .checks import check_inputs_outside, check_lowpass, job_name_problem
+from .checks import InputInJobDirectory, check_inputs_outside, check_lowpass, job_name_problem
 from .classes import ClassWork, listed_reason
 from .grid import check_grid, read_mask
 from .log import JobLog, warnings_as_lines
@@ -184,6 +184,7 @@ def _ended(options: JobOptions, job: JobDirectory, log: JobLog, abort_check: Abo
     except InputError as error:
         ending.begin()
         log.error(f"ERROR: {_job_names(job, first_line(error))}")
+        return _failed(job, log, keep_previous=isinstance(error, InputInJobDirectory))
     except OSError as error:
         ending.begin()
         log.error(f"ERROR: {_job_names(job, _os_error_line(error))}")
@@ -223,11 +224,12 @@ def _aborted(job: JobDirectory, log: JobLog, reason: str) -> int:
     return EXIT_ABORTED
 
 
-def _failed(job: JobDirectory, log: JobLog) -> int:
+def _failed(job: JobDirectory, log: JobLog, keep_previous: bool = False) -> int:
     """RELION_JOB_EXIT_FAILURE (the error line is written already); the outputs of this and the
-    previous run go (a Failed job directory holds only its logs and the marker)."""
+    previous run go (a Failed job directory holds only its logs and the marker), unless an input is
+    one of them (``keep_previous``)."""
     try:
-        discard(job)
+        discard(job, keep_previous)
     except OSError:
         pass
     if not markers.mark_failure(job.path):
