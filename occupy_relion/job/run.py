@@ -30,7 +30,7 @@ from ..relion.lock import JobLock
 from ..relion.version import detect_version
 from .checks import InputInJobDirectory, check_inputs_outside, check_lowpass, job_name_problem
 from .classes import ClassWork, listed_reason
-from .grid import check_grid, read_mask
+from .grid import check_grid, map_unit, read_mask
 from .log import JobLog, warnings_as_lines
 from .memory import memory_needed, out_of_memory_line
 from .options import JobOptions, option_error
@@ -75,7 +75,8 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     check_lowpass(options, resolved, grid.shape, grid.pixel_size)
     log.settings(options, resolved)
     log.memory(memory_needed(grid.shape, modify, active[0].map_path))
-    work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check)
+    work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check,
+                     unit=map_unit(active[0].map_path))  # the maps' unit: see grid.map_unit
 
     results, empty, reference = (jointly if options.joint else one_by_one)(job, active, work, log)
     if not results:
