@@ -2,7 +2,8 @@
 
 Every output of the job goes through :func:`atomic_path`: written to a hidden temporary file in the
 same directory, flushed to disk, given the permissions a new file gets under the umask, then moved
-onto its name with ``os.replace``.  An error, an abort or a kill leaves no partial file; leftovers of a
+onto its name with ``os.replace``.  An OSError that names no file (a full disk) is raised again
+naming the target.  An error, an abort or a kill leaves no partial file; leftovers of a
 hard kill carry :data:`TEMP_PREFIX`, and the job removes them when it starts again.
 """
 
@@ -43,6 +44,11 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
             os.fsync(handle.fileno())
         os.chmod(temporary, default_file_mode())
         os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.filename is None or Path(error.filename) == temporary:  # name the file it was for
+            raise OSError(error.errno, error.strerror or str(error), str(target)) from None
+        raise
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

@@ -4,6 +4,12 @@ Maps are float32 arrays in file order (sections, rows, columns), exactly as stor
 written with the input's :class:`MapHeader` lines up with the input in every viewer.  Every
 problem with a file becomes an :class:`~occupy_relion.errors.InputError` naming the file.
 Writes are atomic: a temporary file in the same directory, then ``os.replace``.
+
+Reading is defensive: the 1024-byte header is checked against the file's size by :func:`_precheck`
+before mrcfile sees the file (a header claiming a 2 GB extended header or more data than the file
+holds fails at once, naming the file, with nothing allocated), complex maps are refused, and
+mrcfile's own warnings (e.g. trailing bytes) become one :class:`MapWarning` naming the file, which
+the job writes as one WARNING line.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mrcfile
@@ -22,6 +28,10 @@ from .errors import InputError, check_input_file, first_line
 
 #: largest relative difference between voxel sizes still taken as equal
 VOXEL_TOLERANCE = 1e-3
+
+
+class MapWarning(UserWarning):
+    """Something odd but readable about a map file (the message names the file)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,12 @@ class MapHeader:
         """The voxel size in Å (the mean of the three; 0 when the header has none)."""
         return float(np.mean(self.voxel_size))
 
+    def with_voxel_size(self, voxel_size: float) -> MapHeader:
+        """The same geometry with this voxel size (for a map whose header had none)."""
+        v = float(voxel_size)
+        mx, my, mz = (s if s > 0 else n for s, n in zip(self.sampling, self.shape[::-1]))
+        return replace(self, voxel_size=(v, v, v), sampling=(mx, my, mz), cell=(mx * v, my * v, mz * v))
+
 
 def _header_of(mrc, path: Path) -> MapHeader:
     h = mrc.header
@@ -74,6 +90,60 @@ def _header_of(mrc, path: Path) -> MapHeader:
 
 
 _MODE_BYTES = {0: 1, 1: 2, 2: 4, 6: 2, 12: 2}
+#: modes that are not real-valued density
+_COMPLEX_MODES = {3: "complex int16", 4: "complex float32"}
+_HEADER_BYTES = 1024
+
+
+def _precheck(path: Path) -> None:
+    """InputError naming ``path`` unless its header describes a real 3D map that fits in the file.
+
+    Runs before mrcfile opens the file, which would allocate whatever the header claims (an extended
+    header of 2 GB in a 0.4 MB file) before finding it missing.
+    """
+    check_input_file(path, "a map")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_HEADER_BYTES)
+    except PermissionError:
+        raise InputError(f"{path}: cannot read (permission denied)") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    size = path.stat().st_size
+    if len(head) < _HEADER_BYTES:
+        raise InputError(f"{path}: not a readable MRC map ({size} bytes, shorter than an MRC header)")
+    candidates = []
+    for order in ("<", ">"):
+        nx, ny, nz, mode = (int(v) for v in np.frombuffer(head[:16], dtype=f"{order}i4"))
+        nsymbt = int(np.frombuffer(head[92:96], dtype=f"{order}i4")[0])
+        if all(0 < n < 1 << 20 for n in (nx, ny, nz)) and (mode in _MODE_BYTES or mode in _COMPLEX_MODES):
+            candidates.append((nx, ny, nz, mode, nsymbt))
+    if not candidates:
+        if head[208:212] == b"MAP ":  # an MRC header with a mode or size this reader cannot take
+            nx, ny, nz, mode = (int(v) for v in np.frombuffer(head[:16], dtype="<i4"))
+            raise InputError(f"{path}: unsupported MRC map (mode {mode}, size {nx} x {ny} x {nz})")
+        raise InputError(f"{path}: not a readable MRC map (its header does not describe a map)")
+    nx, ny, nz, mode, nsymbt = candidates[0]
+    if mode in _COMPLEX_MODES:
+        raise InputError(f"{path}: a {_COMPLEX_MODES[mode]} map (mode {mode}, e.g. a Fourier transform); "
+                         "occupy_relion needs a real-space density map")
+    if nsymbt < 0 or _HEADER_BYTES + nsymbt > size:
+        raise InputError(f"{path}: the header claims an extended header of {nsymbt} bytes, "
+                         f"but the file has only {size} bytes (corrupt header)")
+    needed = _HEADER_BYTES + nsymbt + nx * ny * nz * _MODE_BYTES[mode]
+    if needed > size:
+        raise InputError(f"{path}: truncated ({size} bytes; a {nx} x {ny} x {nz} map of mode {mode} "
+                         f"needs {needed})")
+
+
+def _mrcfile_open(path: Path, **kwargs):
+    """mrcfile.open with its warnings turned into one MapWarning naming the file."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mrc = mrcfile.open(path, mode="r", **kwargs)
+    for warning in caught:
+        warnings.warn(f"{path}: {first_line(Exception(str(warning.message)))}", MapWarning, stacklevel=3)
+    return mrc
 
 
 def _plausible_header(path: Path) -> bool:
@@ -100,9 +170,9 @@ def _plausible_header(path: Path) -> bool:
 
 def _open(path: Path, header_only: bool):
     """Open an MRC file read-only, strictly first, then permissively (some writers bend the format)."""
-    check_input_file(path, "a map")
+    _precheck(path)
     try:
-        return mrcfile.open(path, mode="r", header_only=header_only)
+        return _mrcfile_open(path, header_only=header_only)
     except PermissionError:
         raise InputError(f"{path}: cannot read (permission denied)") from None
     except (ValueError, EOFError, OSError) as strict_error:
@@ -168,6 +238,29 @@ def read_map(path: str | os.PathLike) -> tuple[np.ndarray, MapHeader]:
     return volume, header
 
 
+#: about how many voxels :func:`sample_sd` reads
+_SAMPLE_VOXELS = 200_000
+
+
+def sample_sd(path: str | os.PathLike) -> float:
+    """The sd of a map from a sparse regular sample (memory-mapped: cheap even for a huge map); NaN
+    when the file cannot be sampled (reading it properly then says why)."""
+    path = Path(path)
+    _precheck(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with mrcfile.mmap(path, mode="r", permissive=True) as mrc:
+                data = mrc.data
+                if data is None or data.ndim != 3:
+                    return math.nan
+                step = max(1, round((data.size / _SAMPLE_VOXELS) ** (1 / 3)))
+                sample = np.asarray(data[::step, ::step, ::step], dtype=np.float64)
+                return float(np.std(sample)) if np.isfinite(sample).all() else math.nan
+    except (ValueError, OSError, EOFError):
+        return math.nan
+
+
 #: planes per slab when copying a map into its file and taking its statistics
 _WRITE_SLAB = 16
 
@@ -175,13 +268,18 @@ _WRITE_SLAB = 16
 def _header_statistics(volume: np.ndarray) -> tuple[float, float, float, float]:
     """min, max, mean and rms deviation of ``volume`` for the header: float32 reductions per slab,
     accumulated in float64, so no full-size temporary is made."""
+    low, high = float(volume.min()), float(volume.max())
+    # squares of values beyond ~1e19 overflow float32: then per plane in float64 (a plane's copy at most)
+    wide = max(abs(low), abs(high)) > 1e15
     total = squares = 0.0
-    for start in range(0, volume.shape[0], _WRITE_SLAB):
-        flat = volume[start:start + _WRITE_SLAB].reshape(-1)
+    for start in range(0, volume.shape[0], 1 if wide else _WRITE_SLAB):
+        flat = volume[start:start + (1 if wide else _WRITE_SLAB)].reshape(-1)
         total += float(flat.sum(dtype=np.float64))
+        if wide:
+            flat = flat.astype(np.float64)
         squares += float(np.dot(flat, flat))
     mean = total / volume.size
-    return float(volume.min()), float(volume.max()), mean, math.sqrt(max(squares / volume.size - mean * mean, 0.0))
+    return low, high, mean, math.sqrt(max(squares / volume.size - mean * mean, 0.0))
 
 
 def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, label: str = "occupy_relion") -> Path:

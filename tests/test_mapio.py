@@ -91,7 +91,7 @@ def test_read_header_does_not_need_the_data(tmp_path, volume):
     ("image2d", "not a 3D map"),
     ("nan", "NaN or infinite"),
     ("stack", "stack of 2D images"),
-    ("truncated", "bytes in data block"),
+    ("truncated", "truncated (1124 bytes"),
 ])
 def test_bad_maps_name_the_file(tmp_path, case, message):
     path = tmp_path / f"bad_{case}.mrc"

@@ -8,17 +8,19 @@ own reference), normalised by its own or the joint reference, then finished: mod
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..core import (
+    EstimateSettings,
     MapError,
     Measurement,
     ModifyParameters,
     ScaleEstimate,
     ScaleParameters,
     SolventFitError,
+    SolventModel,
     measure,
     modify_map,
     normalise,
@@ -39,6 +41,7 @@ class ClassWork:
     mask: np.ndarray | None
     threads: int
     check: Callable[[], None]  # raises JobAborted when the job is asked to stop
+    unit: float = 1.0  # the maps are read in this unit (grid.map_unit); results are given in map units
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ def finish_class(cls: ClassInput, volume: np.ndarray, estimate: ScaleEstimate, w
     """
     modified = modify_map(volume, estimate, work.pixel_size, work.modify, threads=work.threads, check=work.check)
     work.check()
+    if work.unit != 1.0:  # back to the map's own units (exact: a power of two); scale and confidence have none
+        _restore_units([volume, *modified.values()], work.unit)
+        estimate = replace(estimate, solvent=in_map_units_solvent(estimate.solvent, work.unit),
+                           settings=in_map_units(estimate.settings, work.unit))
     statistics = MoleculeStatistics.of(estimate.scale, estimate.confidence)
     result = ClassResult(
         number=cls.number, input_path=cls.map_path, distribution=cls.distribution, resolution=cls.resolution,
@@ -81,6 +88,28 @@ def finish_class(cls: ClassInput, volume: np.ndarray, estimate: ScaleEstimate, w
         view=summarise_class(volume, estimate, modified["equalised"], statistics.molecule_voxels), seconds=0.0,
     )
     return ProcessedClass({"scale": estimate.scale, "confidence": estimate.confidence, **modified}, result)
+
+
+def in_map_units(settings: EstimateSettings, unit: float) -> EstimateSettings:
+    """Settings measured in units of ``unit`` in the map's own units (the densities are linear in it)."""
+    return replace(settings, solvent_mean=settings.solvent_mean * unit, solvent_sd=settings.solvent_sd * unit,
+                   noise_floor=settings.noise_floor * unit, reference_value=settings.reference_value * unit)
+
+
+def in_map_units_solvent(solvent: SolventModel, unit: float) -> SolventModel:
+    """The solvent model in the map's own units."""
+    return replace(solvent, mean=solvent.mean * unit, sd=solvent.sd * unit,
+                   edges=np.asarray(solvent.edges) * unit)
+
+
+def _restore_units(arrays: list[np.ndarray], unit: float) -> None:
+    """Multiply each distinct buffer by ``unit`` once, in place."""
+    done: list[np.ndarray] = []
+    for array in arrays:
+        if any(np.shares_memory(array, other) for other in done):
+            continue
+        array *= np.float32(unit)
+        done.append(array)
 
 
 def listed_reason(cls: ClassInput) -> str | None:

@@ -7,6 +7,7 @@ fails with one line naming the file.  The half-map arithmetic itself is the core
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,12 +15,14 @@ import numpy as np
 
 from ..core import half_map_mean, half_map_noise
 from ..errors import InputError
-from ..mapio import VOXEL_TOLERANCE, MapHeader, read_header, read_map
+from ..mapio import VOXEL_TOLERANCE, MapHeader, read_header, read_map, sample_sd
 from ..relion.inputs import ClassInput, Inputs
 from ..text import size_text
 
 #: largest relative difference between the model.star (or mask) pixel size and the maps' before it matters
 PIXEL_WARNING = 0.01
+#: how far outside [0, 1] a mask's values may stray (interpolation and float rounding) before it is refused
+MASK_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,14 @@ def read_mask(path: str | None, grid: Grid) -> np.ndarray | None:
     if header.pixel_size > 0 and abs(header.pixel_size - grid.pixel_size) > PIXEL_WARNING * grid.pixel_size:
         raise InputError(f"{path}: mask pixel size {header.pixel_size:g} Å differs from the maps' "
                          f"{grid.pixel_size:g} Å")
-    if not mask.max() > 0:
+    low, high = float(mask.min()), float(mask.max())
+    if not high > 0:
         raise InputError(f"{path}: the mask is empty (no value above 0)")
+    if low < -MASK_TOLERANCE or high > 1 + MASK_TOLERANCE:
+        raise InputError(f"{path}: mask values from {low:.3g} to {high:.3g}; a mask holds values in [0, 1] "
+                         "(is it a map rather than a mask?)")
+    if low >= 1 - MASK_TOLERANCE:
+        raise InputError(f"{path}: the mask is 1 everywhere, so it separates nothing from the solvent")
     return mask
 
 
@@ -90,20 +99,43 @@ class ClassMaps:
     identical_halves: bool = False  # half maps were given but differ by a constant: no noise map
 
 
-def read_class(cls: ClassInput, with_noise: bool = True) -> ClassMaps:
+def read_class(cls: ClassInput, with_noise: bool = True, unit: float = 1.0) -> ClassMaps:
     """The map to analyse and, when ``with_noise`` and there are half maps, the noise from them.
 
-    The map is the class map, or the mean of the halves when the class map is itself half 1.
+    The map is the class map, or the mean of the halves when the class map is itself half 1.  Both
+    are in units of ``unit`` (a power of two, see :func:`map_unit`: dividing is exact).
     """
     if cls.half_maps is None or not (with_noise or cls.average_halves):
         volume, header = read_map(cls.map_path)
-        return ClassMaps(volume, None, header)
+        return ClassMaps(_in_unit(volume, unit), None, header)
     mean, noise, header = _from_halves(cls.half_maps, with_noise, cls.average_halves)
     if mean is None:
         volume, header = read_map(cls.map_path)  # read after the halves are gone: at most 3 maps at once
     else:
         volume = mean
-    return ClassMaps(volume, noise, header, identical_halves=with_noise and noise is None)
+    return ClassMaps(_in_unit(volume, unit), None if noise is None else _in_unit(noise, unit), header,
+                     identical_halves=with_noise and noise is None)
+
+
+def _in_unit(array: np.ndarray, unit: float) -> np.ndarray:
+    """``array`` divided by ``unit`` in place (exact for a power of two)."""
+    if unit != 1.0:
+        array *= np.float32(1.0 / unit)
+    return array
+
+
+def map_unit(path: str) -> float:
+    """The unit the run works in: the power of two nearest the map's sd (from a sparse sample).
+
+    Local scale does not depend on the unit of the density, but float32 arithmetic does: a map with
+    values near 1e35 overflows in the filters' sums.  Working in units of about its sd keeps every
+    map in range; a power of two makes the division and the restoring exact, so outputs are the
+    same bits as without it wherever both work.
+    """
+    sd = sample_sd(path)
+    if not (math.isfinite(sd) and sd > 0):
+        return 1.0
+    return float(2.0 ** round(math.log2(sd)))
 
 
 def _from_halves(paths: tuple[str, str], with_noise: bool,

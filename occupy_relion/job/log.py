@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -19,6 +22,7 @@ from ..relion.version import RelionVersion
 from ..result import SHARED_SETTINGS, ClassResult, RegionsResult
 from ..text import fmt, size_text
 from .grid import Grid
+from .memory import MemoryEstimate, memory_line, short_warning
 from .options import JobOptions, program_version
 
 RUN_OUT = "run.out"
@@ -41,6 +45,8 @@ class JobLog:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._copies: dict[str, TextIO] = {}
+        self._warned: set[str] = set()
+        self.memory_estimate: MemoryEstimate | None = None  # said by memory(); named again if memory runs out
 
     def keep_in(self, job_dir: Path) -> None:
         """From now on also append to ``job_dir``/run.out and run.err (unless the streams already are them)."""
@@ -70,7 +76,10 @@ class JobLog:
         self._write(RUN_ERR, self.err, text)
 
     def warn(self, text: str) -> None:
-        """A warning: in run.err, and in run.out where it happened."""
+        """A warning: in run.err, and in run.out where it happened (each text once per run)."""
+        if text in self._warned:
+            return
+        self._warned.add(text)
         self.error(f"WARNING: {text}")
         self.say(f" WARNING: {text}")
 
@@ -117,6 +126,13 @@ class JobLog:
                  + (f", sigmoid {o.sigmoid:g} (pivot {o.pivot:g})" if o.sigmoid is not None else "")
                  + f", scale limit {o.scale_limit:g}, exclude solvent {fmt(o.exclude_solvent)}"
                  + f", joint {fmt(o.joint)}, threads {o.threads}")
+
+    def memory(self, estimate: MemoryEstimate) -> None:
+        """What the run will need (and a warning when less is available)."""
+        self.memory_estimate = estimate
+        self.say(memory_line(estimate))
+        if estimate.short:
+            self.warn(short_warning(estimate))
 
     def class_done(self, result: ClassResult, first: bool) -> None:
         """One line per class (after the settings every class shares, with the first)."""
@@ -188,3 +204,17 @@ def _setting_text(value: object) -> str:
     if isinstance(value, tuple) and all(isinstance(v, int) for v in value):
         return "x".join(str(v) for v in value)
     return fmt(value, 3)
+
+
+@contextmanager
+def warnings_as_lines(log: JobLog) -> Iterator[None]:
+    """Python warnings raised during the run (a map's trailing bytes, numpy's) become one WARNING line
+    each in run.err, never the interpreter's two-line form."""
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 (warnings API)
+        text = " ".join(str(message).split())
+        log.warn(text if category is not RuntimeWarning or ":" in text else f"numerical warning: {text}")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield

@@ -2,11 +2,20 @@
 
 Names are project-relative as RELION wants them (``External/job012/class001_scale.mrc``); every
 file is written atomically (``atomic.py``), so a reader never sees half of one.
+
+Outputs are staged (docs/faults.md): every writer asks :meth:`JobDirectory.output_path` for the
+place of a file and writes it there, inside the hidden ``.occupy-staging/`` of the job directory.
+Only when every map and table of the run is complete does :func:`publish` move the whole set to
+its final names (after writing the list of them, ``.occupy-outputs``); then the report is drawn,
+then RELION_OUTPUT_NODES.star, then RELION_JOB_EXIT_SUCCESS.  A run that fails or is aborted calls
+:func:`discard`: the staging area, this run's published files and the previous run's outputs go,
+so a Failed or Aborted job directory holds only its logs and its marker.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -14,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import TEMP_PREFIX
+from ..atomic import TEMP_PREFIX, write_text
 from ..core import ModifyParameters, ScaleParameters
 from ..errors import InputError, JobAborted, first_line
 from ..mapio import MapHeader, write_map
@@ -32,7 +41,7 @@ from ..relion.summary import (
     write_summary,
 )
 from ..relion.version import RelionVersion
-from ..report import LOGFILE_NAME
+from ..report import LOGFILE_NAME, SCRIPT_NAME
 from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RegionsResult, RunDescription
 from .classes import ProcessedClass
 from .options import JobOptions, program_version
@@ -56,20 +65,150 @@ class JobDirectory:
         """A file of the job as RELION names it."""
         return self.prefix + file
 
+    @property
+    def staging(self) -> Path:
+        """The hidden directory this run's outputs are written into before :func:`publish`."""
+        return self.path / STAGING_NAME
+
+    def output_path(self, file: str) -> Path:
+        """Where a writer writes the output that becomes ``file`` of the job (a name inside the job
+        directory, e.g. ``class001_scale.mrc`` or ``regions/region01.mrc``): in the staging area.
+
+        Every output of a run goes through here; :func:`publish` moves them all to ``self.path / file``.
+        """
+        relative = Path(file)
+        if relative.is_absolute() or ".." in relative.parts or not relative.parts:
+            raise ValueError(f"an output of the job must be a name inside the job directory, not {file!r}")
+        path = self.staging / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+#: the staging area (inside the job directory, so the final move is a rename on one file system)
+STAGING_NAME = ".occupy-staging"
+#: the job-directory names of the outputs the last run published (one a line), for a re-run to replace
+MANIFEST_NAME = ".occupy-outputs"
+
 
 def prepare(job: JobDirectory) -> None:
-    """Create the job directory, remove the markers of an earlier run, check it can be written in."""
+    """Remove the markers, node list and leftovers (temporary files, staging) of an earlier run; check
+    the directory can be written in.  The directory exists and this run holds its lock."""
+    nodes = job.path / markers.OUTPUT_NODES
+    if nodes.is_dir():
+        raise InputError(f"{nodes}: is a directory; RELION reads the job's node list from this name "
+                         "(remove the directory, then run the job again)")
     try:
-        job.path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"{job.path}: cannot create the job directory ({error.strerror or error})") from None
-    try:
+        _adopt_unlisted_outputs(job)
         markers.clear_stale(job.path)
+        shutil.rmtree(job.staging, ignore_errors=True)
         fd, probe = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=job.path)
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
         raise InputError(f"{job.path}: cannot write in the job directory ({error.strerror or error})") from None
+
+
+#: outputs every successful run has (found by name when a run of an earlier version left no list)
+_FIXED_OUTPUTS = (SUMMARY_NAME, LOGFILE_NAME, SCRIPT_NAME)
+
+
+def _adopt_unlisted_outputs(job: JobDirectory) -> None:
+    """When an earlier run left outputs but no list of them (a version before the list), list what its
+    node list registered and the fixed names, so this run replaces or removes them like its own."""
+    if (job.path / MANIFEST_NAME).exists():
+        return
+    names = [name for name in _FIXED_OUTPUTS if (job.path / name).is_file()]
+    try:
+        words = (job.path / markers.OUTPUT_NODES).read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        words = []
+    inside = [w[len(job.prefix):] for w in words if w.startswith(job.prefix)]
+    names += [name for name in inside if (job.path / name).is_file()]
+    if names:
+        record(job, names)
+
+
+def _staged(job: JobDirectory) -> list[str]:
+    """The files in the staging area, as names inside the job directory (sorted; temporary files left out)."""
+    if not job.staging.is_dir():
+        return []
+    names = []
+    for path in job.staging.rglob("*"):
+        if path.is_file() and not path.name.startswith(TEMP_PREFIX):
+            names.append(path.relative_to(job.staging).as_posix())
+    return sorted(names)
+
+
+def _manifest(job: JobDirectory) -> list[str]:
+    """The outputs an earlier run published (none when it never did)."""
+    try:
+        text = (job.path / MANIFEST_NAME).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line for line in text.splitlines()
+            if line and ".." not in Path(line).parts and not Path(line).is_absolute()]
+
+
+def _remove(job: JobDirectory, names: list[str]) -> None:
+    """Remove these outputs of the job directory (and directories they leave empty); errors ignored."""
+    for name in names:
+        path = job.path / name
+        try:
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+        except OSError:
+            continue
+        parent = path.parent
+        while parent != job.path and job.path in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+
+def record(job: JobDirectory, names: list[str]) -> None:
+    """Add files written straight to their final names (the report) to the list of this run's outputs."""
+    known = _manifest(job)
+    write_text(job.path / MANIFEST_NAME, "".join(f"{n}\n" for n in dict.fromkeys(known + names)))
+
+
+def publish(job: JobDirectory, published: list[str] | None = None) -> list[str]:
+    """Move every staged output to its final name; return the names this run has published.
+
+    ``published``: the names an earlier call of this run published (the report follows the maps); the
+    previous run's outputs that are in neither go.  The list of names is written before the moves, so
+    a run killed half-way through leaves a directory the next run cleans up completely.
+    """
+    names = _staged(job)
+    ours = list(dict.fromkeys([*(published or []), *names]))
+    old = [name for name in _manifest(job) if name not in ours]
+    record(job, ours + old)  # until the old ones are gone, the list covers them too
+    _remove(job, old)
+    for name in names:
+        target = job.path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            raise InputError(f"{target}: is a directory; the job cannot write its output there")
+        os.replace(job.staging / name, target)
+    write_text(job.path / MANIFEST_NAME, "".join(f"{n}\n" for n in ours))
+    shutil.rmtree(job.staging, ignore_errors=True)
+    return ours
+
+
+def discard(job: JobDirectory, keep_previous: bool = False) -> None:
+    """After a failure or an abort: remove the staging area, temporary files and every output of this
+    run and of the run before (the job directory then holds only its logs and markers).
+
+    ``keep_previous``: nothing was published and the earlier outputs stay (one of them is an input).
+    """
+    shutil.rmtree(job.staging, ignore_errors=True)
+    if keep_previous:
+        return
+    _remove(job, _manifest(job))
+    for temp in job.path.glob(TEMP_PREFIX + "*"):
+        temp.unlink(missing_ok=True)
+    (job.path / MANIFEST_NAME).unlink(missing_ok=True)
 
 
 def class_outputs(job: JobDirectory, number: int, modify: ModifyParameters) -> ClassOutputs:
@@ -87,8 +226,10 @@ def write_class_maps(job: JobDirectory, processed: ProcessedClass, header: MapHe
     """Every map of a finished class, with the geometry of its input map."""
     outputs = processed.result.outputs
     names = {"scale": outputs.scale, "confidence": outputs.confidence, **dict(outputs.modified())}
+    if header.pixel_size <= 0:  # the header had none: the outputs carry the one the run used
+        header = header.with_voxel_size(processed.result.pixel_size)
     for kind, array in processed.maps.items():
-        path = job.path / Path(names[kind]).name
+        path = job.output_path(Path(names[kind]).name)
         write_map(path, array, header, label=f"occupy_relion {kind} of {processed.result.input_path}"[:80])
 
 
@@ -121,7 +262,7 @@ def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription,
     )
     general.update(meanings())
     if regions is None:
-        write_summary(job.path / SUMMARY_NAME, general, [class_row(r) for r in results])
+        write_summary(job.output_path(SUMMARY_NAME), general, [class_row(r) for r in results])
         return job.name(SUMMARY_NAME)
     analysis, maps = regions.analysis, dict(regions.occupancy_maps)
     rows = [class_row(r, analysis.completeness_of(r.number) if r.number in analysis.classes else None,
@@ -129,22 +270,27 @@ def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription,
     masks = options.mask_parameters().resolved(run.pixel_size)
     assert masks.extend is not None and masks.soft_edge is not None
     general.update(regions_general(analysis, masks.extend, masks.soft_edge))
-    write_summary(job.path / SUMMARY_NAME, general, rows, region_rows(analysis, regions.region_masks),
+    write_summary(job.output_path(SUMMARY_NAME), general, rows, region_rows(analysis, regions.region_masks),
                   region_tables(analysis, regions.region_masks, rows))
     return job.name(SUMMARY_NAME)
 
 
 def write_report(job: JobDirectory, run: RunDescription, results: list[ClassResult],
                  warn: Callable[[str], None], regions: RegionsResult | None = None) -> list[str]:
-    """logfile.pdf and occupy.cxc; a failure is a warning (the maps are the job's result).  Returns their names."""
+    """logfile.pdf and occupy.cxc, drawn into the staging area once the maps are published (the
+    script names them); a failure is a warning (the maps are the job's result): what it wrote is
+    removed.  Returns their names (project-relative)."""
     from ..report import write_report as write_files
 
     try:
-        paths = write_files(job.path, run, results, regions=regions)
+        paths = write_files(job.path, run, results, regions=regions, into=job.staging)
     except JobAborted:
         raise
     except Exception as error:  # the report is a bonus: never fail the job for it
-        warn(f"report not written ({type(error).__name__}: {first_line(error)})")
+        shutil.rmtree(job.staging, ignore_errors=True)
+        where = f"{job.path / Path(error.filename).name}: " if isinstance(error, OSError) and error.filename else ""
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else first_line(error)
+        warn(f"report not written ({where}{type(error).__name__}: {reason})")
         return []
     return [job.name(Path(p).name) for p in paths]
 
@@ -193,7 +339,7 @@ def remove_stale_region_files(job: JobDirectory, kept: set[str]) -> None:
 
 def write_region_mask(job: JobDirectory, file: str, mask: np.ndarray, header: MapHeader, what: str) -> str:
     """One soft region mask on the maps' own grid (their geometry); returns its RELION name."""
-    write_map(job.path / file, mask, header, label=f"occupy_relion {what}"[:80])
+    write_map(job.output_path(file), mask, header, label=f"occupy_relion {what}"[:80])
     return job.name(file)
 
 
@@ -202,7 +348,7 @@ def write_occupancy_map(job: JobDirectory, number: int, occupancy: np.ndarray, h
     """Class ``number``'s occupancy map on the analysis grid (``spacing`` Å per voxel along z, y, x),
     placed in the same box as the input maps; returns its RELION name."""
     file = occupancy_map_name(number)
-    write_map(job.path / file, occupancy, analysis_header(header, occupancy.shape, spacing),
+    write_map(job.output_path(file), occupancy, analysis_header(header, occupancy.shape, spacing),
               label=f"occupy_relion region occupancy of class {number}")
     return job.name(file)
 

@@ -29,7 +29,7 @@ from .outputs import JobDirectory, class_outputs, write_class_maps
 def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
               with_noise: bool = True) -> tuple[np.ndarray, MapHeader, Measurement] | None:
     """(map, header, measurement) of one class, or None with a warning when its map is empty."""
-    maps = read_class(cls, with_noise)
+    maps = read_class(cls, with_noise, work.unit)
     if maps.identical_halves and cls.half_maps:
         log.warn(f"{cls.half_maps[0]}: the two half maps are identical, so they say nothing about the noise; "
                  "using the map's own solvent")
@@ -108,25 +108,25 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: 
             continue
         seconds = time.perf_counter() - started
         measured.append((cls, measurement, seconds))
-        log.class_measured(cls.number, seconds, measurement.reference)
+        log.class_measured(cls.number, seconds, measurement.reference * work.unit)
     if not measured:
         return [], empty, None, []
     measurements = [(cls.number, m) for cls, m, _ in measured] if _for_regions(work) else []
     reference = joint_reference([m for _, m, _ in measured])
-    log.joint_reference(reference)
+    log.joint_reference(reference * work.unit)
 
     def finish(first: bool) -> ClassResult:
         work.check()
         started = time.perf_counter()
         cls, estimate, seconds = _next_joint_estimate(measured, reference, work.threads)
-        maps = read_class(cls, with_noise=False)
+        maps = read_class(cls, with_noise=False, unit=work.unit)
         processed = finish_class(cls, maps.volume, estimate, work, class_outputs(job, cls.number, work.modify))
         return _written(job, processed, maps.header, seconds + time.perf_counter() - started, log, first)
 
     results: list[ClassResult] = []
     while measured:  # each class leaves the queue when it is finished
         results.append(finish(first=not results))
-    return results, empty, reference, measurements
+    return results, empty, reference * work.unit, measurements
 
 
 def _for_regions(work: ClassWork) -> bool:

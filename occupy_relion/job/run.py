@@ -12,9 +12,13 @@ one that waits, or that stops the job at a chosen step.
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
@@ -22,12 +26,24 @@ from ..core import ParameterError, ScaleParameters
 from ..errors import InputError, JobAborted, first_line
 from ..relion import markers
 from ..relion.inputs import ClassInput, Inputs, load_inputs
+from ..relion.lock import JobLock
 from ..relion.version import detect_version
+from .checks import InputInJobDirectory, check_inputs_outside, check_lowpass, job_name_problem
 from .classes import ClassWork, listed_reason
-from .grid import check_grid, read_mask
-from .log import JobLog
+from .grid import check_grid, map_unit, read_mask
+from .log import JobLog, warnings_as_lines
+from .memory import memory_needed, out_of_memory_line
 from .options import JobOptions, option_error
-from .outputs import JobDirectory, describe_run, prepare, write_nodes, write_occupancy, write_report
+from .outputs import (
+    JobDirectory,
+    describe_run,
+    discard,
+    prepare,
+    publish,
+    write_nodes,
+    write_occupancy,
+    write_report,
+)
 from .passes import jointly, one_by_one
 from .regions import region_step
 
@@ -40,15 +56,15 @@ AbortCheck = Callable[[Path], None]
 
 
 def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[], None]) -> int:
-    """The steps of a run, in order."""
+    """The steps of a run, in order (the job directory exists and this run holds its lock)."""
     started = time.perf_counter()
     prepare(job)
-    log.keep_in(job.path)
     log.start(options)
     scale, modify = options.scale_parameters(), options.modify_parameters()
     version = detect_version(".", options.relion_version)
     log.version(version)
     inputs = load_inputs(options.model, options.in_parts, options.in_3dref)
+    check_inputs_outside(job.path, options, inputs)
     log.inputs(inputs)
     active, skipped = _listed_classes(inputs, log)
     grid = check_grid(inputs, active, log.warn)
@@ -57,8 +73,11 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     if mask is not None:
         log.say(f" solvent mask: {options.in_mask}")
     resolved = _resolved(scale, grid.pixel_size)
+    check_lowpass(options, resolved, grid.shape, grid.pixel_size)
     log.settings(options, resolved)
-    work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check)
+    log.memory(memory_needed(grid.shape, modify, active[0].map_path))
+    work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check,
+                     unit=map_unit(active[0].map_path))  # the maps' unit: see grid.map_unit
 
     results, empty, reference, measurements = (jointly if options.joint else one_by_one)(job, active, work, log)
     if not results:
@@ -71,8 +90,11 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
 
     run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
     summary = write_occupancy(job, options, run, inputs, results, skipped, regions)
+    check()
+    published = publish(job)  # every map and table of the run, moved to its final name at once
     log.wrote([summary])
     report = write_report(job, run, results, log.warn, regions)
+    publish(job, published)
     log.wrote(report)
     check()
     write_nodes(job, results, summary, report, version, regions)
@@ -113,33 +135,90 @@ def _resolved(parameters: ScaleParameters, pixel_size: float) -> ScaleParameters
 
 def run_job(options: JobOptions, out: TextIO | None = None, err: TextIO | None = None, *,
             abort_check: AbortCheck = markers.check_abort) -> int:
-    """Run the job; return the exit code (0 success, 1 failed, 2 aborted).  Never raises for bad input."""
+    """Run the job; return the exit code (0 success, 1 failed, 2 aborted).  Never raises for bad input.
+
+    The job directory is locked first (``relion/lock.py``): a run that finds another one in it stops
+    at once and touches nothing.
+    """
     log = JobLog(out, err)
+    job = JobDirectory.of(options.output_dir)
+    ending = _Ending()
     try:
-        return _ended(options, JobDirectory.of(options.output_dir), log, abort_check)
+        with ending.signals(), warnings_as_lines(log):
+            lock = _lock(options.output_dir, job, log)
+            if lock is None:
+                return EXIT_FAILED
+            try:
+                return _ended(options, job, log, abort_check, ending)
+            finally:
+                lock.release()
     finally:
         log.close()
 
 
-def _ended(options: JobOptions, job: JobDirectory, log: JobLog, abort_check: AbortCheck) -> int:
-    """Run, and turn every way a run can end into RELION's marker and one line (run.err)."""
+def _lock(output_dir: str, job: JobDirectory, log: JobLog) -> JobLock | None:
+    """Create the job directory (unless its name is refused) and lock it; None after one ERROR line
+    when that is impossible (another run holds it: nothing is touched)."""
     try:
+        if job_name_problem(output_dir) is None:
+            try:
+                job.path.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise InputError(f"{job.path}: cannot create the job directory ({error.strerror or error})") from None
+        elif not job.path.is_dir():
+            raise InputError(job_name_problem(output_dir) or "")
+        return JobLock.take(job.path)
+    except InputError as error:
+        log.error(f"ERROR: {first_line(error)}")
+        return None
+
+
+def _ended(options: JobOptions, job: JobDirectory, log: JobLog, abort_check: AbortCheck, ending: _Ending) -> int:
+    """Run, and turn every way a run can end into RELION's marker and one line (run.err)."""
+    log.keep_in(job.path)
+    try:
+        problem = job_name_problem(options.output_dir)
+        if problem:
+            raise InputError(problem)
         return _run(options, job, log, lambda: abort_check(job.path))
     except (JobAborted, KeyboardInterrupt) as error:
+        ending.begin()
         return _aborted(job, log, str(error) or "interrupted")
-    except (InputError, OSError) as error:
-        log.error(f"ERROR: {first_line(error)}")
+    except InputError as error:
+        ending.begin()
+        log.error(f"ERROR: {_job_names(job, first_line(error))}")
+        return _failed(job, log, keep_previous=isinstance(error, InputInJobDirectory))
+    except OSError as error:
+        ending.begin()
+        log.error(f"ERROR: {_job_names(job, _os_error_line(error))}")
     except MemoryError:
-        log.error("ERROR: out of memory (try fewer threads, or a larger --lowpass)")
-    except Exception as error:  # a bug: say so in one line, then the traceback for the report
-        log.error(f"ERROR: unexpected {type(error).__name__}: {first_line(error)}")
-        log.error(traceback.format_exc().rstrip())
+        ending.begin()
+        log.error(f"ERROR: {out_of_memory_line(log.memory_estimate)}")
+    except Exception as error:  # a bug: say so in one line; the traceback goes to run.out for the report
+        ending.begin()
+        log.error(f"ERROR: unexpected {type(error).__name__}: {first_line(error)} (a bug: please report it "
+                  "with run.out)")
+        log.say(traceback.format_exc().rstrip())
     return _failed(job, log)
 
 
+def _os_error_line(error: OSError) -> str:
+    """An OSError as one line naming its file (disk full, permissions, ...)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}no space left on device (what this run wrote is removed again)"
+    return first_line(error)
+
+
+def _job_names(job: JobDirectory, line: str) -> str:
+    """A message with staging-area paths shown as the final names they were written for."""
+    return line.replace(f"{job.staging}{os.sep}", f"{job.path}{os.sep}".replace(f"{os.sep}{os.sep}", os.sep))
+
+
 def _aborted(job: JobDirectory, log: JobLog, reason: str) -> int:
-    """RELION_JOB_EXIT_ABORTED, and why."""
+    """RELION_JOB_EXIT_ABORTED, and why; what this run wrote is removed."""
     try:
+        discard(job)
         markers.mark_aborted(job.path)
     except OSError:
         pass
@@ -148,8 +227,14 @@ def _aborted(job: JobDirectory, log: JobLog, reason: str) -> int:
     return EXIT_ABORTED
 
 
-def _failed(job: JobDirectory, log: JobLog) -> int:
-    """RELION_JOB_EXIT_FAILURE (the error line is written already)."""
+def _failed(job: JobDirectory, log: JobLog, keep_previous: bool = False) -> int:
+    """RELION_JOB_EXIT_FAILURE (the error line is written already); the outputs of this and the
+    previous run go (a Failed job directory holds only its logs and the marker), unless an input is
+    one of them (``keep_previous``)."""
+    try:
+        discard(job, keep_previous)
+    except OSError:
+        pass
     if not markers.mark_failure(job.path):
         log.error(f"ERROR: could not write {markers.FAILURE} in {job.path}")
     log.say(" failed (see run.err)")
@@ -157,17 +242,61 @@ def _failed(job: JobDirectory, log: JobLog) -> int:
 
 
 def fail_early(output_dir: str | None, message: str, err: TextIO | None = None) -> int:
-    """A failure before the job could start (bad command line): error line, and FAILURE if we can."""
+    """A failure before the job could start (bad command line): error line, and FAILURE if we can.
+
+    The directory is touched only when it exists and no other run holds it.
+    """
     log = JobLog(err=err)
-    directory = Path(output_dir) if output_dir else None
-    if directory is not None and directory.is_dir():
-        log.keep_in(directory)
-    log.error(f"ERROR: {' '.join(message.split())}")
-    log.close()
-    if directory is not None and directory.is_dir():
+    try:
+        directory = Path(output_dir) if output_dir else None
+        if directory is None or not directory.is_dir():
+            log.error(f"ERROR: {' '.join(message.split())}")
+            return EXIT_FAILED
+        job = JobDirectory.of(str(output_dir))
         try:
-            markers.clear_stale(directory)
-        except OSError:
-            pass
-        markers.mark_failure(directory)
-    return EXIT_FAILED
+            lock = JobLock.take(directory)
+        except InputError as error:
+            log.error(f"ERROR: {' '.join(message.split())}")
+            log.error(f"ERROR: {first_line(error)}")
+            return EXIT_FAILED
+        try:
+            log.keep_in(directory)
+            log.error(f"ERROR: {' '.join(message.split())}")
+            try:
+                markers.clear_stale(directory)
+            except OSError:
+                pass
+            return _failed(job, log)
+        finally:
+            lock.release()
+    finally:
+        log.close()
+
+
+class _Ending:
+    """SIGTERM (a queue's cancel, ``kill``) stops the run like an abort, once: while the run ends
+    (its clean-up and marker) further signals are ignored, so the clean-up itself is never cut short."""
+
+    def __init__(self) -> None:
+        self.ending = False
+
+    def begin(self) -> None:
+        self.ending = True
+
+    def _handler(self, signum, frame):  # noqa: ARG002 (signal handler signature)
+        if not self.ending:
+            self.ending = True
+            raise JobAborted(f"signal {signal.Signals(signum).name}")
+
+    @contextmanager
+    def signals(self) -> Iterator[None]:
+        """Install the handler for the run (main thread only; elsewhere signals are left alone)."""
+        try:
+            previous = signal.signal(signal.SIGTERM, self._handler)
+        except ValueError:  # not the main thread
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)

@@ -65,7 +65,8 @@ def mark_failure(job_dir: str | os.PathLike) -> bool:
     """Write RELION_JOB_EXIT_FAILURE and remove any node list; False if the directory is not writable."""
     job_dir = Path(job_dir)
     try:
-        (job_dir / OUTPUT_NODES).unlink(missing_ok=True)
+        if not (job_dir / OUTPUT_NODES).is_dir():  # a directory there is named in the error line already
+            (job_dir / OUTPUT_NODES).unlink(missing_ok=True)
         _touch(job_dir / FAILURE)
     except OSError:
         return False

@@ -39,7 +39,9 @@ def render_pdf(path: str | os.PathLike, run: RunDescription, classes: Sequence[C
     pages = (2 if drawn else 0) + 1 + len(classes) + (1 if run.joint else 0)
     metadata = {"Title": f"occupy_relion report: {run.job_dir}", "Creator": "occupy_relion",
                 "Subject": "occupancy of the regions of RELION classes, local scale"}
-    with matplotlib.rc_context(STYLE), PdfPages(path, metadata=metadata) as pdf:
+    # the file is opened (and closed, whatever happens) here: PdfPages left to itself keeps it open when
+    # its last write fails (a full disk), so the space of the deleted temporary file would stay in use
+    with open(path, "wb") as handle, matplotlib.rc_context(STYLE), PdfPages(handle, metadata=metadata) as pdf:
         page = 1
         if drawn:
             assert regions is not None

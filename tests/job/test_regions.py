@@ -17,6 +17,7 @@ import starfile
 import occupy_relion.report as report_module
 from occupy_relion.cli import main
 from occupy_relion.relion import markers
+from occupy_relion.relion.lock import LOCK_NAME
 from occupy_relion.relion.summary import REGIONS_BLOCK, read_regions, read_summary, region_block
 
 from ..conftest import write_model, write_mrc
@@ -278,5 +279,5 @@ def test_a_bad_region_option_fails_naming_it(tmp_path, monkeypatch, capsys, opti
     code = main(["--o", JOB, "--in_3dref", "missing.mrc", option, value])
     err = capsys.readouterr().err
     assert code == 1 and f"ERROR: {option}:" in err
-    written = sorted(p.name for p in (tmp_path / JOB).iterdir() if p.name not in ("run.out", "run.err"))
+    written = sorted(p.name for p in (tmp_path / JOB).iterdir() if p.name not in ("run.out", "run.err", LOCK_NAME))
     assert written == [markers.FAILURE]

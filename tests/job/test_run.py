@@ -36,7 +36,9 @@ def quick_report(monkeypatch):
 
     def fake_write_report(job_dir, run, classes, **kwargs):
         calls.append({"run": run, "classes": classes})
-        paths = [Path(job_dir) / "logfile.pdf", Path(job_dir) / "occupy.cxc"]
+        into = Path(kwargs.get("into") or job_dir)
+        into.mkdir(parents=True, exist_ok=True)
+        paths = [into / "logfile.pdf", into / "occupy.cxc"]
         paths[0].write_bytes(b"%PDF-1.4\n%%EOF\n")
         paths[1].write_text("# ChimeraX\n")
         return paths
@@ -221,17 +223,19 @@ def test_abort_inside_a_long_step(synthetic_project, in_project, quick_report, c
 def test_abort_between_classes(synthetic_project, in_project, quick_report, capsys):
     job = synthetic_project / JOB
 
+    staged = []
+
     def abort_after_class_1(job_dir):
-        if (job / "class001_equalised.mrc").exists():
+        if (job / ".occupy-staging" / "class001_equalised.mrc").exists():  # class 1 written, not yet published
+            staged.append(True)
             (job_dir / markers.ABORT_NOW).write_text("")
         markers.check_abort(job_dir)
 
     in_project(synthetic_project)
     code, out, err = run(synthetic_project, "--in_parts", "Class3D/job005/run_it020_data.star", capsys=capsys,
                          abort_check=abort_after_class_1)
-    assert code == 2
-    assert (job / "class001_equalised.mrc").exists()
-    assert not (job / "class002_scale.mrc").exists()
+    assert code == 2 and staged
+    assert not list(job.glob("class*.mrc")) and not (job / ".occupy-staging").exists()  # nothing of the run stays
     assert markers_in(synthetic_project) == {markers.ABORTED}
 
 

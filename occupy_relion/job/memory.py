@@ -1,0 +1,111 @@
+"""How much memory a run needs, said before it starts and again, naming the map, if it runs out.
+
+The estimate counts the full-size float32 arrays alive at a class's peak: the map, two half maps and
+their noise map when there are halves, the scale and confidence maps, each modified map, and the
+core's temporaries (two); the working grid is small beside them.  It is an estimate ("about"), said in
+run.out; when less memory is available than it, a warning says so before the work starts.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core import ModifyParameters
+from ..text import size_text
+
+_FLOAT32 = 4
+#: full-size arrays besides the modified maps: map, half 1, half 2 / noise, scale, confidence, 2 temporaries
+_BASE_ARRAYS = 7
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What a run needs and what the machine (or its limits) offers, in bytes."""
+
+    shape: tuple[int, int, int]
+    map_path: str  # the first class map (all maps share its box)
+    needed: int
+    available: int | None  # None when it cannot be known
+
+    @property
+    def short(self) -> bool:
+        """True when less is available than needed."""
+        return self.available is not None and self.available < self.needed
+
+
+def memory_needed(shape: tuple[int, int, int], modify: ModifyParameters, map_path: str) -> MemoryEstimate:
+    """The estimate for maps of ``shape`` (file order) with the modified maps ``modify`` asks for."""
+    voxels = int(shape[0]) * int(shape[1]) * int(shape[2])
+    modified = 1 + (modify.attenuate is not None) + (modify.sigmoid is not None)
+    return MemoryEstimate(tuple(int(n) for n in shape), map_path,  # type: ignore[arg-type]
+                          voxels * _FLOAT32 * (_BASE_ARRAYS + modified), available_memory())
+
+
+def gigabytes(count: int) -> str:
+    """Bytes as '1.2 GB' (or MB below a gigabyte)."""
+    return f"{count / 1e9:.1f} GB" if count >= 1e9 else f"{count / 1e6:.0f} MB"
+
+
+def _cgroup_room() -> int | None:
+    """Memory left under this process's cgroup limit (v2, then v1), or None."""
+    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
+        try:
+            limit = Path(limit_file).read_text().strip()
+            usage = int(Path(usage_file).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:
+            return max(int(limit) - usage, 0)
+    return None
+
+
+def available_memory() -> int | None:
+    """The least of: MemAvailable, the cgroup's room, the address-space limit (``ulimit -v``); None if unknown."""
+    room: list[int] = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                room.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    cgroup = _cgroup_room()
+    if cgroup is not None:
+        room.append(cgroup)
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft != resource.RLIM_INFINITY:
+        room.append(max(soft - _address_space_used(), 0))
+    return min(room) if room else None
+
+
+def _address_space_used() -> int:
+    """This process's virtual size (what RLIMIT_AS counts), 0 when unknown."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def memory_line(estimate: MemoryEstimate) -> str:
+    """run.out's line about memory."""
+    available = "" if estimate.available is None else f" ({gigabytes(estimate.available)} available)"
+    return f" memory: about {gigabytes(estimate.needed)} for {size_text(estimate.shape)} maps{available}"
+
+
+def short_warning(estimate: MemoryEstimate) -> str:
+    """The warning when less is available than the estimate."""
+    return (f"{estimate.map_path}: the {size_text(estimate.shape)} maps need about {gigabytes(estimate.needed)}, "
+            f"only {gigabytes(estimate.available or 0)} is available; the job may run out of memory")
+
+
+def out_of_memory_line(estimate: MemoryEstimate | None) -> str:
+    """The error line for a MemoryError (names the map and the amount when the estimate was made)."""
+    if estimate is None:
+        return "out of memory while reading the inputs"
+    available = "" if estimate.available is None else f", {gigabytes(estimate.available)} was available"
+    return (f"{estimate.map_path}: out of memory: the {size_text(estimate.shape)} maps need about "
+            f"{gigabytes(estimate.needed)}{available} (free memory, or run the job where there is more)")

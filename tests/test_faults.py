@@ -1,0 +1,579 @@
+"""Faults and bad inputs, run the way RELION runs an External job (issue 12).
+
+Every case takes a fresh copy of the real RELION 3.1 project (``shared/relion/relion31_project``),
+breaks one thing, and runs the installed console script from the project directory with RELION's
+command line and redirection (``>> run.out 2>> run.err``).  Every file outside the job directory is
+hashed before and after.  A failure must give: exit code 1, RELION_JOB_EXIT_FAILURE alone, exactly
+one ERROR line (naming the file or option) and nothing else but WARNING lines in run.err, no
+traceback, no output under a final name (the directory holds only logs and the marker), inputs
+byte-for-byte unchanged.  Disk-full and read-only cases mount a small tmpfs (root only; skipped
+otherwise).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pytest
+
+from occupy_relion.relion import markers
+
+from .conftest import SHARED_RELION, SLOW_JOB, copy_tree, write_mrc
+
+JOB = "External/job099/"
+DATA = "Class3D/job003/run_it010_data.star"
+MODEL = "Class3D/job003/run_it010_model.star"
+CLASS1 = "Class3D/job003/run_it010_class001.mrc"
+CLASS2 = "Class3D/job003/run_it010_class002.mrc"
+#: what a job directory may hold after a failure besides the marker (hidden: the lock)
+LOGS = {"run.out", "run.err", ".occupy_relion.lock"}
+OUTPUTS = {f"class00{n}_{kind}.mrc" for n in (1, 2) for kind in ("scale", "confidence", "equalised")} | {
+    "occupancy.star", "logfile.pdf", "occupy.cxc", markers.OUTPUT_NODES, markers.SUCCESS}
+EXE = str(Path(sys.executable).parent / "occupy_relion")
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    """A fresh writable copy of the RELION 3.1 project, with the job directory RELION makes."""
+    source = SHARED_RELION / "relion31_project"
+    if not source.is_dir():
+        pytest.skip(f"shared test data not found: {source}")
+    if not os.access(EXE, os.X_OK):
+        pytest.skip(f"the console script is not installed in this environment ({EXE})")
+    path = copy_tree(source, tmp_path / "project")
+    (path / JOB).mkdir(parents=True)
+    return path
+
+
+def hashes(project: Path) -> dict[str, str]:
+    """sha256 of every file outside the job directory."""
+    found = {}
+    for root, _dirs, files in os.walk(project):
+        for name in files:
+            path = Path(root) / name
+            relative = path.relative_to(project).as_posix()
+            if not relative.startswith(JOB):
+                found[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def command(*arguments: str, exe: str = EXE, job: str = JOB) -> str:
+    """RELION's shell line for the job (its arguments quoted as the GUI would pass them)."""
+    words = " ".join(f"'{a}'" if " " in a else a for a in arguments)
+    threads = "" if "--j" in arguments else " --j 1"
+    return f"{exe} --o {job} {words}{threads} >> {job}run.out 2>> {job}run.err"
+
+
+class Run:
+    """One run of the job in a project, as RELION starts it, and what it left."""
+
+    def __init__(self, project: Path, *arguments: str, exe: str = EXE, background: bool = False):
+        self.project = project
+        self.job = project / JOB
+        self.err_offset = _size(self.job / "run.err")
+        self.out_offset = _size(self.job / "run.out")
+        self.process = subprocess.Popen(["/bin/sh", "-c", command(*arguments, exe=exe)], cwd=project,
+                                        start_new_session=True)
+        self.code: int | None = None
+        if not background:
+            self.wait()
+
+    def wait(self, timeout: float = 300) -> int:
+        """The shell's exit code, once the job itself has ended too (a signal to the process group
+        ends the shell at once, the job only after its clean-up): until its lock is free."""
+        self.code = self.process.wait(timeout=timeout)
+        _wait_for(lambda: not _locked(self.job), timeout)
+        return self.code
+
+    @property
+    def err(self) -> list[str]:
+        return _read_from(self.job / "run.err", self.err_offset).splitlines()
+
+    @property
+    def out(self) -> str:
+        return _read_from(self.job / "run.out", self.out_offset)
+
+    def listing(self) -> set[str]:
+        return {p.name for p in self.job.iterdir()}
+
+    def markers(self) -> set[str]:
+        return {m for m in (*markers.EXIT_MARKERS, markers.OUTPUT_NODES) if (self.job / m).exists()}
+
+
+def _locked(job: Path) -> bool:
+    """True while a run holds the job directory's lock."""
+    import fcntl
+
+    try:
+        fd = os.open(job / ".occupy_relion.lock", os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock this process took
+    return False
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
+def _read_from(path: Path, offset: int) -> str:
+    if not path.exists():
+        return ""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        handle.seek(offset)
+        return handle.read()
+
+
+def assert_failed(run: Run, *named: str, before: dict[str, str], extra: set[str] = frozenset()) -> None:
+    """The contract of a failed run (see the module docstring); ``named``: what the ERROR line names."""
+    assert run.code == 1, (run.code, run.err)
+    errors = [line for line in run.err if line.startswith("ERROR:")]
+    assert len(errors) == 1, run.err
+    assert all(line.startswith(("ERROR:", "WARNING:")) for line in run.err), run.err
+    for name in named:
+        assert name in errors[0], errors[0]
+    assert "Traceback" not in run.out and "Traceback" not in "\n".join(run.err)
+    assert run.markers() - set(extra) == {markers.FAILURE}
+    assert run.listing() <= LOGS | {markers.FAILURE} | set(extra), run.listing()
+    assert hashes(run.project) == before
+
+
+def assert_succeeded(run: Run, before: dict[str, str]) -> None:
+    assert run.code == 0, run.err
+    assert run.markers() == {markers.SUCCESS, markers.OUTPUT_NODES}
+    assert all(line.startswith("WARNING:") for line in run.err), run.err
+    assert OUTPUTS <= run.listing()
+    assert not (run.job / ".occupy-staging").exists()
+    assert not [n for n in run.listing() if n.startswith(".occupy-tmp-")]
+    assert hashes(run.project) == before
+
+
+# -- maps ---------------------------------------------------------------------------------------------
+
+
+def _truncate(path: Path) -> None:
+    with open(path, "r+b") as handle:
+        handle.truncate(1024 + 5000)
+
+
+def _huge_extended_header(path: Path) -> None:
+    with open(path, "r+b") as handle:
+        handle.seek(92)
+        handle.write(np.int32(2_000_000_000).tobytes())
+
+
+def _set_voxel(path: Path, value: float) -> None:
+    volume = mrcfile.read(path)
+    write_mrc(path, volume, value)
+
+
+def _nan(path: Path) -> None:
+    volume = mrcfile.read(path).copy()
+    volume[10, 10, 10] = np.nan
+    _write_raw(path, volume)
+
+
+def _inf(path: Path) -> None:
+    volume = mrcfile.read(path).copy()
+    volume[10, 10, 10] = np.inf
+    _write_raw(path, volume)
+
+
+def _write_raw(path: Path, volume: np.ndarray) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        write_mrc(path, volume, 3.5)
+
+
+def _complex(path: Path) -> None:
+    volume = mrcfile.read(path)
+    with mrcfile.new(path, overwrite=True) as mrc:
+        mrc.set_data(volume.astype(np.complex64))
+        mrc.voxel_size = 3.5
+
+
+def _image2d(path: Path) -> None:
+    write_mrc(path, np.ones((1, 64, 64), np.float32), 3.5)
+
+
+def _text(path: Path) -> None:
+    path.write_text("not a map\n" * 200)
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _missing(path: Path) -> None:
+    path.unlink()
+
+
+def _other_box(path: Path) -> None:
+    write_mrc(path, np.random.default_rng(0).normal(size=(48, 48, 48)).astype(np.float32), 3.5)
+
+
+def _other_pixel(path: Path) -> None:
+    _set_voxel(path, 2.0)
+
+
+BROKEN_MAPS = {
+    "truncated": (_truncate, "truncated"),
+    "huge extended header": (_huge_extended_header, "extended header of 2000000000 bytes"),
+    "NaN": (_nan, "NaN or infinite"),
+    "Inf": (_inf, "NaN or infinite"),
+    "complex": (_complex, "complex"),
+    "2D image": (_image2d, "not a 3D map"),
+    "text": (_text, "not a readable MRC map"),
+    "empty": (_empty, "empty file"),
+    "missing": (_missing, "not found"),
+    "other box": (_other_box, "differs from"),
+    "other pixel size": (_other_pixel, "pixel size"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_MAPS))
+def test_a_broken_second_class_fails_with_nothing_written(project, case):
+    """Class 1 is fine, class 2 broken: the run fails, and class 1's outputs are not left behind."""
+    damage, message = BROKEN_MAPS[case]
+    damage(project / CLASS2)
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert_failed(run, CLASS2, message, before=before)
+
+
+def test_a_stack_is_refused(project):
+    stack = project / "Class3D/job003/classes.mrcs"
+    write_mrc(stack, np.ones((4, 64, 64), np.float32), 3.5)
+    before = hashes(project)
+    assert_failed(Run(project, "--in_3dref", "Class3D/job003/classes.mrcs"), "classes.mrcs", "stack",
+                  before=before)
+
+
+def test_trailing_bytes_are_one_warning_line(project):
+    with open(project / CLASS2, "ab") as handle:
+        handle.write(b"\0" * 4096)
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert_succeeded(run, before)
+    assert len(run.err) == 1 and CLASS2 in run.err[0] and "4096 bytes larger" in run.err[0], run.err
+
+
+def test_maps_without_a_voxel_size_take_the_model_star_s_and_so_do_the_outputs(project):
+    for name in (CLASS1, CLASS2):
+        _set_voxel(project / name, 0.0)
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert_succeeded(run, before)
+    assert any("using 3.5 Å" in line for line in run.err)
+    with mrcfile.open(run.job / "class001_equalised.mrc") as mrc:
+        assert float(mrc.voxel_size.x) == pytest.approx(3.5)
+
+
+@pytest.mark.parametrize("factor", [1e20, 1e35])
+def test_huge_values_do_not_crash(project, factor):
+    """Local scale does not depend on the map's unit; the header statistics stay finite."""
+    for name in (CLASS1, CLASS2):
+        volume = mrcfile.read(project / name).astype(np.float64) * factor
+        _write_raw(project / name, volume.astype(np.float32))  # mrcfile's own header rms overflows
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert_succeeded(run, before)
+    with mrcfile.open(run.job / "class001_equalised.mrc") as mrc:
+        assert np.isfinite(float(mrc.header.rms)) and np.isfinite(mrc.data).all()
+
+
+# -- masks, model.star, options ---------------------------------------------------------------------------
+
+
+def _mask(project: Path, values: np.ndarray) -> str:
+    name = "Class3D/job003/mask.mrc"
+    write_mrc(project / name, values, 3.5)
+    return name
+
+
+def _sphere(low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    z, y, x = np.mgrid[:64, :64, :64] - 32
+    return np.where(x * x + y * y + z * z < 20 ** 2, high, low).astype(np.float32)
+
+
+BAD_MASKS = {
+    "out of range": (lambda: _sphere(-2.0, 3.0), "mask values from -2 to 3"),
+    "all ones": (lambda: np.ones((64, 64, 64), np.float32), "1 everywhere"),
+    "empty": (lambda: np.zeros((64, 64, 64), np.float32), "empty"),
+    "other size": (lambda: np.ones((32, 32, 32), np.float32), "mask size"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_MASKS))
+def test_bad_masks(project, case):
+    make, message = BAD_MASKS[case]
+    name = _mask(project, make())
+    before = hashes(project)
+    assert_failed(Run(project, "--in_parts", DATA, "--in_mask", name), name, message, before=before)
+
+
+def test_model_star_that_is_not_star(project):
+    (project / MODEL).write_text("this is not a STAR file {\n")
+    before = hashes(project)
+    assert_failed(Run(project, "--in_parts", DATA), MODEL, before=before)
+
+
+def test_data_star_without_a_model_star(project):
+    (project / MODEL).unlink()
+    before = hashes(project)
+    assert_failed(Run(project, "--in_parts", DATA), "run_it010", before=before)
+
+
+def test_model_star_listing_a_missing_map(project):
+    text = (project / MODEL).read_text().replace("run_it010_class002.mrc", "run_it010_class009.mrc")
+    (project / MODEL).write_text(text)
+    before = hashes(project)
+    assert_failed(Run(project, "--in_parts", DATA), "class009", before=before)
+
+
+BAD_OPTIONS = {
+    "negative lowpass": (("--lowpass", "-3"), "--lowpass"),
+    "huge lowpass": (("--lowpass", "1e6"), "--lowpass"),
+    "lowpass not a number": (("--lowpass", "abc"), "--lowpass"),
+    "unknown mode": (("--mode", "fast"), "--mode"),
+    "amplify below 1": (("--amplify", "0.5"), "--amplify"),
+    "pivot out of range": (("--sigmoid", "2", "--pivot", "2"), "--pivot"),
+    "threads": (("--j", "many"), "--j"),
+    "yes or no": (("--joint", "perhaps"), "--joint"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_bad_options_name_the_option(project, case):
+    arguments, option = BAD_OPTIONS[case]
+    before = hashes(project)
+    assert_failed(Run(project, "--in_parts", DATA, *arguments), option, before=before)
+
+
+def test_space_in_the_job_directory_is_refused_before_starting(project, tmp_path):
+    err = tmp_path / "err.txt"
+    done = subprocess.run(f"{EXE} --o 'External/job 099/' --in_parts {DATA} --j 1 2> {err}", shell=True,
+                          cwd=project, capture_output=False, stdout=subprocess.DEVNULL, check=False)
+    lines = err.read_text().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and lines[0].startswith("ERROR: --o 'External/job 099/'")
+    assert not (project / "External/job 099").exists()
+
+
+def test_output_nodes_existing_as_a_directory(project):
+    (project / JOB / markers.OUTPUT_NODES).mkdir()
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert_failed(run, markers.OUTPUT_NODES, "is a directory", before=before, extra={markers.OUTPUT_NODES})
+
+
+def test_an_input_inside_the_job_directory_is_never_replaced(project):
+    before = hashes(project)
+    assert_succeeded(Run(project, "--in_parts", DATA), before)
+    own = project / JOB / "class001_equalised.mrc"
+    content = own.read_bytes()
+    run = Run(project, "--in_3dref", f"{JOB}class001_equalised.mrc")
+    assert run.code == 1 and run.markers() == {markers.FAILURE}
+    errors = [line for line in run.err if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "inside the job directory" in errors[0]
+    assert own.read_bytes() == content  # neither replaced nor cleaned up
+
+
+# -- re-runs ------------------------------------------------------------------------------------------------
+
+
+def test_failed_rerun_after_a_success_leaves_only_logs(project):
+    before = hashes(project)
+    assert_succeeded(Run(project, "--in_parts", DATA), before)
+    assert_failed(Run(project, "--in_parts", DATA, "--lowpass", "-3"), "--lowpass", before=before)
+
+
+def test_rerun_replaces_the_earlier_outputs(project):
+    before = hashes(project)
+    first = Run(project, "--in_parts", DATA, "--attenuate", "2")
+    assert_succeeded(first, before)
+    assert (first.job / "class001_attenuated.mrc").exists()
+    second = Run(project, "--in_parts", DATA)
+    assert_succeeded(second, before)
+    assert not (second.job / "class001_attenuated.mrc").exists()  # not this run's: gone with the old run
+
+
+# -- concurrent runs, abort, signals ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_exe(tmp_path) -> str:
+    """The job with an abort check that waits 0.5 s each time (so a test can act while it runs)."""
+    path = tmp_path / "slow_occupy"
+    path.write_text(f"#!{sys.executable}\n{SLOW_JOB}")
+    path.chmod(0o755)
+    return str(path)
+
+
+def _wait_for(condition, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.05)
+
+
+def _staged(job: Path) -> bool:
+    staging = job / ".occupy-staging"
+    return staging.is_dir() and any(p.suffix == ".mrc" for p in staging.iterdir())
+
+
+def test_second_run_into_a_running_job_fails_at_once_and_touches_nothing(project, slow_exe):
+    before = hashes(project)
+    first = Run(project, "--in_parts", DATA, exe=slow_exe, background=True)
+    _wait_for(lambda: "maps:" in first.out)
+    second = Run(project, "--in_parts", DATA, "--lowpass", "-3")
+    assert second.code == 1
+    errors = [line for line in second.err if line.startswith("ERROR:")]
+    assert len(errors) == 1 and f"process {first.process.pid}" not in errors[0] or "process" in errors[0]
+    assert "another occupy_relion run" in errors[0]
+    assert not (project / JOB / markers.FAILURE).exists()
+    assert first.wait() == 0
+    assert first.markers() == {markers.SUCCESS, markers.OUTPUT_NODES}
+    assert hashes(project) == before
+
+
+def test_abort_leaves_only_logs_and_the_marker(project, slow_exe):
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA, exe=slow_exe, background=True)
+    _wait_for(lambda: _staged(run.job))
+    (run.job / markers.ABORT_NOW).write_text("")
+    assert run.wait() == 2
+    assert run.markers() == {markers.ABORTED}
+    assert run.listing() <= LOGS | {markers.ABORTED}
+    assert hashes(project) == before
+
+
+def test_sigterm_mid_write_is_an_abort(project, slow_exe):
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA, exe=slow_exe, background=True)
+    _wait_for(lambda: _staged(run.job))
+    os.killpg(run.process.pid, signal.SIGTERM)
+    run.wait()  # the shell dies of the signal; the job ends as Aborted
+    assert run.markers() == {markers.ABORTED}
+    assert run.listing() <= LOGS | {markers.ABORTED}
+    assert "Traceback" not in "\n".join(run.err)
+    assert hashes(project) == before
+
+
+def test_sigkill_mid_write_leaves_no_final_output_and_a_rerun_cleans_up(project, slow_exe):
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA, exe=slow_exe, background=True)
+    _wait_for(lambda: _staged(run.job))
+    os.killpg(run.process.pid, signal.SIGKILL)
+    run.wait()
+    assert not run.markers() and not (run.listing() & OUTPUTS)
+    again = Run(project, "--in_parts", DATA)
+    assert_succeeded(again, before)
+    assert not [n for n in again.listing() if n.startswith(".occupy") and n not in (".occupy_relion.lock",
+                                                                                      ".occupy-outputs")]
+
+
+# -- read-only and full disks (a small tmpfs: root only) ------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(project):
+    """Mount a tmpfs over the project's External/ (root only); yields a function that sets its size."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    target = project / "External"
+    for child in target.iterdir():
+        subprocess.run(["rm", "-rf", str(child)], check=True)
+    mounted = []
+
+    def mount(size: int, read_only: bool = False) -> Path:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        mounted.append(target)
+        (project / JOB).mkdir(parents=True)
+        if read_only:
+            subprocess.run(["mount", "-o", "remount,ro", str(target)], check=True)
+        return target
+
+    yield mount
+    for path in mounted:
+        subprocess.run(["umount", str(path)], check=False)
+
+
+def test_read_only_job_directory(project, small_disk, tmp_path):
+    small_disk(1 << 20, read_only=True)
+    before = hashes(project)
+    err = tmp_path / "err.txt"
+    done = subprocess.run(f"{EXE} --o {JOB} --in_parts {DATA} --j 1 > /dev/null 2> {err}", shell=True,
+                          cwd=project, check=False)
+    lines = err.read_text().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith("ERROR: External/job099") and "cannot write" in lines[0]
+    assert hashes(project) == before
+
+
+_PAGE = 4096
+_MAP_PAGES = -(-1049600 // _PAGE)  # a 64³ float32 map on tmpfs
+
+
+def test_disk_full_while_writing_the_maps(project, small_disk):
+    disk = small_disk(3 * _MAP_PAGES * _PAGE + 8 * _PAGE)  # room for three of the six maps
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert_failed(run, "no space left on device", "External/job099/class00", before=before)
+    assert ".occupy-staging" not in run.err[-1]
+    used = os.statvfs(disk)
+    assert (used.f_blocks - used.f_bfree) * used.f_frsize < 4 * 65536  # what the run wrote is freed
+
+
+def _pages_without_the_report(job: Path) -> int:
+    """tmpfs pages the outputs of a finished run take, leaving out logfile.pdf and occupy.cxc."""
+    return sum(-(-path.stat().st_size // _PAGE) for path in job.rglob("*")
+               if path.is_file() and path.name not in ("logfile.pdf", "occupy.cxc"))
+
+
+def test_disk_full_for_the_report_is_a_warning(project, small_disk):
+    (project / JOB).mkdir(parents=True)
+    assert Run(project, "--in_parts", DATA).code == 0  # on the real disk: what a run writes besides the report
+    pages = _pages_without_the_report(project / JOB)
+    small_disk((pages + 24) * _PAGE)  # the maps, masks and tables fit, the 180 KB PDF does not
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert run.code == 0, run.err
+    assert run.markers() == {markers.SUCCESS, markers.OUTPUT_NODES}
+    assert len(run.err) == 1 and run.err[0].startswith("WARNING: report not written"), run.err
+    assert not (run.job / "logfile.pdf").exists()
+    assert hashes(project) == before
+
+
+def test_the_unit_of_the_density_does_not_change_the_result(project, tmp_path):
+    """Maps × 2^110 (~1e33): scale maps bit for bit the same, modified maps exactly 2^110 times as large."""
+    before = hashes(project)
+    assert_succeeded(Run(project, "--in_parts", DATA), before)
+    plain = {name: mrcfile.read(project / JOB / name).copy() for name in ("class001_scale.mrc",
+                                                                          "class001_equalised.mrc")}
+    factor = 2.0 ** 110
+    for name in (CLASS1, CLASS2):
+        _write_raw(project / name, (mrcfile.read(project / name).astype(np.float64) * factor).astype(np.float32))
+    before = hashes(project)
+    assert_succeeded(Run(project, "--in_parts", DATA), before)
+    assert np.array_equal(mrcfile.read(project / JOB / "class001_scale.mrc"), plain["class001_scale.mrc"])
+    assert np.array_equal(mrcfile.read(project / JOB / "class001_equalised.mrc"),
+                          (plain["class001_equalised.mrc"].astype(np.float64) * factor).astype(np.float32))
