@@ -39,7 +39,7 @@ NOISE_TO_SIGNAL = 0.7
 #: (centre in Å from the box centre, radius in Å); the last domain is the variable one
 CONSTANT_DOMAINS = (((-30.0, -6.0, -4.0), 14.0), ((-6.0, -10.0, 2.0), 13.0), ((14.0, 2.0, -2.0), 13.0),
                     ((24.0, 20.0, 8.0), 11.0))
-VARIABLE_DOMAIN = ((-4.0, 2.0, 16.0), 9.0)
+VARIABLE_DOMAIN = ((2.0, -4.0, 30.0), 9.0)
 STATES = (("present", 1.0), ("absent", 0.0))
 
 #: the global Class3D of the test (job 001 of a new project)

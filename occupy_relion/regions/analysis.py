@@ -22,8 +22,12 @@ scale any class has there.
   nearest core, its region's or strong constant density's (noise lets a pattern reach across where
   domains meet).  One map: the voxels nearer to edge-free molecule read below ``1 − min_difference``
   than to edge-free full density (the rim of full density, which reads low, goes with the full
-  density), cut at half their own level.  A region is kept if it holds a core of at least a ball of
-  ``edge_width`` diameter and its core confirms the difference; numbered from 1, most variable first.
+  density), cut at half their own level.  Several classes also get the one-map regions of their
+  consensus, outside the regions that differ: density *partial in every class* (a classification
+  that mixes the states, what focused classification is for).  A region is kept if it holds a core
+  of at least a ball of ``edge_width`` diameter and its core confirms it is variable (differs by
+  ``min_difference`` between classes, or its fullest class is that far below full); numbered from
+  1, most variable first.
 - **Completeness** of a class: the occupancy of the whole molecule, each region and the constant part
   weighted by its half-maximum volume.  A class lacking a domain reads lower by about that domain's
   share.  Each class's median and partial fraction are taken over the molecule's edge-free voxels.
@@ -111,7 +115,8 @@ class Region:
 
     @property
     def variability(self) -> float:
-        """Largest occupancy difference between classes (one map: how far below full)."""
+        """Largest occupancy difference between classes, or how far below full the fullest class is
+        if that is more (one map: how far below full)."""
         return _variability(self.occupancy)
 
     def occupancy_of(self, class_number: int) -> float:
@@ -169,8 +174,10 @@ class RegionAnalysis:
 
 
 def _variability(occupancy: Sequence[float] | np.ndarray) -> float:
-    """Largest difference between classes; one map: how far below full."""
-    return float(1 - occupancy[0]) if len(occupancy) == 1 else float(max(occupancy) - min(occupancy))
+    """The larger of the largest difference between classes and how far below full the fullest class
+    is; one map: how far below full.  A region partial in every class (a classification that mixes
+    the states) is as variable as one that differs between classes."""
+    return float(max(max(occupancy) - min(occupancy), 1 - max(occupancy)))
 
 
 def _spacing(spacing: float | Sequence[float]) -> Spacing:
@@ -386,6 +393,9 @@ def analyse_regions(
         candidates = _without_small_pieces(high - low >= p.min_difference, min_voxels)
         del high, low
         found = _grow_by_pattern(scales, candidates, edge_free, level, p, step, min_voxels)
+        # partial in every class: the consensus read as one map, where no class differs enough
+        found += [basin for basin in (basin & ~candidates for basin in _partial_basins(
+            consensus, edge_free, molecule, level, p, step, min_voxels)) if basin.sum() >= min_voxels]
         molecule = molecule | candidates  # density that differs between classes is molecule
     else:
         found = _partial_basins(scales[0], edge_free, molecule, level, p, step, min_voxels)

@@ -21,6 +21,9 @@ PIXEL_SIZE = 1.5  # Å: a 120 Å box; the low-pass is 8 Å and the working grid 
 CLASS_OCCUPANCY = ((1.0, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 0.0), (1.0, 1.0, 0.5, 1.0), (1.0, 1.0, 1.0, 0.5))
 #: one map alone: domain 2 at half, domain 4 at a quarter
 SINGLE_OCCUPANCY = ((1.0, 0.5, 1.0, 0.25),)
+#: two classes of a classification that mixes the states: domain 4 at half in both (partial in every
+#: class), domain 2 present in one and absent in the other
+MIXED_OCCUPANCY = ((1.0, 1.0, 1.0, 0.5), (1.0, 0.0, 1.0, 0.5))
 #: noise relative to the full density's sd: moderate (as tests/core) and 2.5× that
 MODERATE_NOISE = 0.25
 NOISY = 0.625
@@ -62,11 +65,9 @@ class Project:
         return labels
 
     def variable_domains(self) -> list[int]:
-        """Domains (1-based) whose occupancy differs between classes; one map: below full."""
+        """Domains (1-based) whose occupancy differs between classes or is below full in every class."""
         per_domain = list(zip(*self.occupancy))
-        if len(self.occupancy) == 1:
-            return [k + 1 for k, values in enumerate(per_domain) if values[0] < 1]
-        return [k + 1 for k, values in enumerate(per_domain) if len(set(values)) > 1]
+        return [k + 1 for k, values in enumerate(per_domain) if len(set(values)) > 1 or max(values) < 1]
 
 
 def _through_core(volumes: list[np.ndarray], pixel_size: float, joint: bool):

@@ -19,7 +19,7 @@ from occupy_relion.regions import (
     region_mask,
 )
 
-from .conftest import MODERATE_NOISE, PIXEL_SIZE, SHAPE, make_project
+from .conftest import MIXED_OCCUPANCY, MODERATE_NOISE, PIXEL_SIZE, SHAPE, make_project
 
 #: the region's occupancy per class against the truth
 OCCUPANCY_TOLERANCE = 0.08
@@ -143,6 +143,21 @@ def test_regions_are_numbered_most_variable_first_with_their_size_and_place(clas
     partial = matched[4].occupancy_of(4)
     assert matched[4].description == f"absent in class 2; partial in class 4 ({partial:.2f}); full in classes 1, 3"
     assert "partial in class 3" in matched[3].description
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_domain_partial_in_every_class_is_a_region(seed):
+    """Classes that mix the states (the domain at half in both) still show it: what focused
+    classification is for.  The domain that differs between the classes is found as before."""
+    project = make_project(MIXED_OCCUPANCY, MODERATE_NOISE, seed=seed)
+    analysis = analyse(project)
+    matched = match_regions(project, analysis)
+    mixed = matched[4]
+    assert mixed.occupancy == pytest.approx((0.5, 0.5), abs=OCCUPANCY_TOLERANCE)
+    assert mixed.description.startswith("partial in classes 1, 2")
+    assert mixed.variability == pytest.approx(1 - max(mixed.occupancy))
+    assert matched[2].occupancy == pytest.approx((1.0, 0.0), abs=OCCUPANCY_TOLERANCE)
+    assert [r.number for r in analysis.regions] == [matched[2].number, mixed.number]  # most variable first
 
 
 # --- one map alone ---------------------------------------------------------------------------------
