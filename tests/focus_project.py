@@ -1,14 +1,19 @@
 """A tiny RELION project whose two states differ only in a small domain, for the occupy_focus tests.
 
 The molecule is four constant domains (radii 14, 13, 13 and 11 Å, on a kinked chain, not in one plane) and
-one small variable domain (9 Å, 8 % of the mass), present in one state and absent in the other: the global
-3D classification of the test does not tell them apart, the focused one does.  Each state is projected by
-``relion_project`` (of whichever RELION is first on ``PATH``) at seeded random orientations, seeded white
-noise is added and the images are normalised to a background of mean 0 and sd 1.  The image name says the
-state (``Simulation/present.mrcs``, ``Simulation/absent.mrcs``).  A global 3D classification by the same
-RELION (added and run with ``relion_pipeliner``) is the input of the Scheme, and ``relion_mask_create``
-makes a soft mask around the variable domain (what our job's ``variable_mask.mrc`` stands in for until it
-writes one).
+one small variable domain (9 Å, 8 % of the mass), a separate lobe about 8 Å from the nearest constant
+domain (a tethered domain whose linker does not show), present in one state and absent in the other.
+Each state is projected by ``relion_project`` (of whichever RELION is first on ``PATH``) at seeded random
+orientations, seeded white noise is added and the images are normalised to a background of mean 0 and
+sd 1.  The image name says the state (``Simulation/present.mrcs``, ``Simulation/absent.mrcs``).  A global
+3D classification by the same RELION (added and run with ``relion_pipeliner``) is the input of the
+Scheme: it mixes the states (the domain is partial in both global classes), which is what our job's
+first run reports as the variable region and what focused classification is for.  ``relion_mask_create``
+also makes a soft mask around the variable domain (for the tests that must not depend on our mask).
+
+Why a lobe: a partial domain that touches a fully occupied one is never *edge-free* in our region
+analysis (within the edge width, about the low-pass, stronger density is near, so its lower scale
+could be an edge), so no region is reported there; 8 Å of solvent between them is enough.
 
 Kept small for CI (2 cores): box 48 at 2.5 Å, 2 × 200 particles.
 """
@@ -39,6 +44,7 @@ NOISE_TO_SIGNAL = 0.7
 #: (centre in Å from the box centre, radius in Å); the last domain is the variable one
 CONSTANT_DOMAINS = (((-30.0, -6.0, -4.0), 14.0), ((-6.0, -10.0, 2.0), 13.0), ((14.0, 2.0, -2.0), 13.0),
                     ((24.0, 20.0, 8.0), 11.0))
+#: 29.7 Å from the centre of the second domain (a gap of 7.7 Å between their surfaces), 34.7 Å from the third's
 VARIABLE_DOMAIN = ((2.0, -4.0, 30.0), 9.0)
 STATES = (("present", 1.0), ("absent", 0.0))
 
@@ -221,8 +227,22 @@ def state_of(image_name: str) -> str:
 class Separation:
     """How well a classification's classes follow the simulated states."""
 
-    accuracy: float  # fraction of particles in a class whose majority state is their own
+    accuracy: float  # fraction of particles in a class whose majority state is their own (purity)
     table: pd.DataFrame  # particles per class (rows) and state (columns)
+
+    @property
+    def adjusted_rand(self) -> float:
+        """Adjusted Rand index of classes against states (1: the same partition; about 0: chance)."""
+        counts = self.table.to_numpy(dtype=np.float64)
+
+        def pairs(values: np.ndarray) -> float:
+            return float((values * (values - 1) / 2).sum())
+
+        total = pairs(np.array([counts.sum()]))
+        rows, columns = pairs(counts.sum(axis=1)), pairs(counts.sum(axis=0))
+        expected = rows * columns / total
+        best = (rows + columns) / 2
+        return (pairs(counts) - expected) / (best - expected) if best != expected else 1.0
 
     def purity_of(self, state: str) -> float:
         """Fraction of the particles of the class holding most of ``state`` that are ``state``."""
@@ -244,3 +264,39 @@ def separation(data_star: Path) -> Separation:
             table[name] = 0
     accuracy = float(table.max(axis=1).sum() / table.to_numpy().sum())
     return Separation(accuracy, table[[name for name, _ in STATES]])
+
+
+def variable_domain_centre() -> tuple[float, float, float]:
+    """The variable domain's centre (x, y, z, Å from the centre of voxel (0, 0, 0)), as our job's
+    region centres are given."""
+    centre, _ = VARIABLE_DOMAIN
+    return tuple(float(c) + (BOX // 2) * PIXEL_SIZE for c in centre)  # type: ignore[return-value]
+
+
+def region_at_variable_domain(occupancy_star: Path) -> pd.DataFrame | None:
+    """The rows of ``occupancy_regions`` (one per class) of the region centred within the variable
+    domain's radius of its centre, or None if our job found no such region."""
+    blocks = starfile.read(occupancy_star, always_dict=True)
+    regions = blocks.get("occupancy_regions")
+    if not isinstance(regions, pd.DataFrame) or regions.empty:
+        return None
+    centre = np.array(variable_domain_centre())
+    at = regions[["occupyRegionCentreX", "occupyRegionCentreY", "occupyRegionCentreZ"]].to_numpy(dtype=float)
+    near = regions[np.linalg.norm(at - centre, axis=1) <= VARIABLE_DOMAIN[1]]
+    if near.empty:
+        return None
+    return near[near["occupyRegionNumber"] == near["occupyRegionNumber"].iloc[0]]
+
+
+def mask_at_domains(mask_file: Path, shrink: float = 3.0) -> tuple[float, list[float]]:
+    """A mask's least value inside the variable domain (its ball shrunk by ``shrink`` Å) and its mean
+    over each constant domain's ball."""
+    mask = mrcfile.read(mask_file)
+    grid = (np.indices(mask.shape, dtype=np.float32) - BOX // 2) * np.float32(PIXEL_SIZE)  # z, y, x
+
+    def ball(centre, radius):
+        return (grid[2] - centre[0]) ** 2 + (grid[1] - centre[1]) ** 2 + (grid[0] - centre[2]) ** 2 <= radius ** 2
+
+    centre, radius = VARIABLE_DOMAIN
+    inside = float(mask[ball(centre, radius - shrink)].min())
+    return inside, [float(mask[ball(centre, radius)].mean()) for centre, radius in CONSTANT_DOMAINS]

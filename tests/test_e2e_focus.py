@@ -7,11 +7,11 @@ domain of 8 % of the mass, 400 particles, box 48) and a global 2-class Class3D w
 the pipeline's job statuses, the commands in every job's ``note.txt``, the focused classes against
 the simulated states (from the image names), and our job's ``occupancy.star``.
 
-Our job writes ``variable_mask.mrc`` when it finds a region whose occupancy differs between the
-classes (issue 10).  On this project it finds none (the global classes do not separate the states),
-so the Scheme focuses on a mask made by ``relion_mask_create`` around the variable domain, and the
-test that Subtract used *our* mask is a strict xfail with the measured numbers.  Module fixtures run
-each Scheme once; bad inputs run short Schemes on copies.
+Our job writes ``variable_mask.mrc`` for every region whose occupancy differs between the classes or
+is partial in every class (issue 10, 14).  The global classification of this project mixes the states,
+so the variable domain is partial in both global classes, and the Scheme focuses on our mask with its
+shipped default ``mask``.  Module fixtures run each Scheme once; bad inputs run short Schemes on
+copies (with a mask made by ``relion_mask_create``, so they do not depend on our first job).
 """
 
 from __future__ import annotations
@@ -106,26 +106,11 @@ def install_and_run(relion: fp.Relion, base: Path, project: Path, exe: Path, **v
     return SchemeRun(relion, project, log, seconds, values.get("mask", ""))
 
 
-def writes_variable_mask(relion: fp.Relion, base: Path, exe: Path, scratch: Path) -> bool:
-    """Does our job (as installed) write variable_mask.mrc as an output node?  Probed on a copy."""
-    project = scratch / "probe"
-    shutil.copytree(base, project)
-    subprocess.run([str(exe), "--o", "External/probe/", "--in_parts", str(fp.last_iteration(
-        project / fp.CLASS3D_JOB).relative_to(project)), "--j", "2"], cwd=project, env=relion.env,
-        capture_output=True, timeout=300, check=False)
-    nodes_file = project / "External/probe/RELION_OUTPUT_NODES.star"
-    if not nodes_file.exists():
-        return False
-    nodes = starfile.read(nodes_file, always_dict=True)["output_nodes"]
-    return "External/probe/variable_mask.mrc" in set(nodes["rlnPipeLineNodeName"])
-
-
 @dataclass(frozen=True)
 class Prepared:
     relion: fp.Relion
     base: Path  # the project with the global Class3D only
     exe: Path
-    ours: bool  # our job writes variable_mask.mrc
     class3d_seconds: float
 
 
@@ -135,8 +120,7 @@ def _prepare(relion: fp.Relion | None, factory, why: str) -> Prepared:
     root = factory.mktemp(f"focus{relion.version.replace('.', '')}")
     base = root / "base"
     seconds = fp.make_project(base, relion)
-    exe = executable_for(root)
-    return Prepared(relion, base, exe, writes_variable_mask(relion, base, exe, root), seconds)
+    return Prepared(relion, base, executable_for(root), seconds)
 
 
 @pytest.fixture(scope="module")
@@ -151,9 +135,7 @@ def prepared50(tmp_path_factory) -> Prepared:
 
 def _full_run(prepared: Prepared, factory) -> SchemeRun:
     values = {**SETTINGS, "input_data": str(fp.last_iteration(prepared.base / fp.CLASS3D_JOB).relative_to(
-        prepared.base)), "do_select": "true"}
-    if not prepared.ours:
-        values["mask"] = fp.FOCUS_MASK
+        prepared.base)), "do_select": "true"}  # the shipped mask: our variable_mask.mrc
     run = install_and_run(prepared.relion, prepared.base, factory.mktemp("full") / "project", prepared.exe, **values)
     _print_numbers(prepared, run)
     return run
@@ -184,11 +166,17 @@ def _print_numbers(prepared: Prepared, run: SchemeRun) -> None:
     jobs = {job: run.job_seconds(job) for job in FULL_RUN[1:]
             if (run.project / job / "RELION_JOB_EXIT_SUCCESS").exists()}
     ours = sum(seconds for job, seconds in jobs.items() if job.startswith("External/"))
+    def region(job: str) -> str:
+        found = fp.region_at_variable_domain(run.project / job / "occupancy.star")
+        return "none" if found is None else " / ".join(f"{v:.2f}" for v in found["occupyRegionOccupancy"])
+
     print(f"\n[occupy_focus RELION {run.relion.version}] global Class3D {prepared.class3d_seconds:.0f} s, "
-          f"accuracy {global_separation.accuracy:.3f} {global_separation.table.to_numpy().tolist()}; "
-          f"focused accuracy {focused.accuracy:.3f} {focused.table.to_numpy().tolist()}; "
+          f"purity {global_separation.accuracy:.3f} ARI {global_separation.adjusted_rand:.3f} "
+          f"{global_separation.table.to_numpy().tolist()} region {region('External/job002')}; "
+          f"focused purity {focused.accuracy:.3f} ARI {focused.adjusted_rand:.3f} "
+          f"{focused.table.to_numpy().tolist()} region {region('External/job005')}; "
           f"scheme {run.seconds:.0f} s, jobs " + ", ".join(f"{j} {s:.1f} s" for j, s in jobs.items())
-          + f"; ours {ours:.1f} s; our mask: {prepared.ours}")
+          + f"; ours {ours:.1f} s")
 
 
 # ------------------------------------------------------------------------------------------ full runs
@@ -202,35 +190,35 @@ def test_every_job_of_the_scheme_is_a_succeeded_relion_job(full):
         assert (run.project / job / "RELION_JOB_EXIT_SUCCESS").is_file(), job
 
 
-def test_subtract_keeps_the_mask_on_the_input_iteration(full):
+def test_our_first_job_finds_the_variable_domain_in_the_global_classes(full):
+    """The global classes mix the states: the domain is partial in both (or differs), and it is the
+    only region; its mask covers it and leaves the constant domains alone."""
+    run, _ = full
+    region = fp.region_at_variable_domain(run.project / "External/job002/occupancy.star")
+    assert region is not None, (run.project / "External/job002/run.out").read_text()[-3000:]
+    assert set(region["rlnClassNumber"]) == {1, 2} and region["occupyRegionVariability"].iloc[0] >= 0.25
+    nodes = starfile.read(run.project / "External/job002/RELION_OUTPUT_NODES.star", always_dict=True)
+    assert "External/job002/variable_mask.mrc" in set(nodes["output_nodes"]["rlnPipeLineNodeName"])
+    inside, outside = fp.mask_at_domains(run.project / "External/job002/variable_mask.mrc")
+    assert inside >= 0.99 and max(outside) <= 0.05, (inside, outside)  # measured ≤ 0.03 (its soft edge)
+
+
+def test_subtract_used_our_variable_mask_on_the_input_iteration(full):
     run, prepared = full
     note = run.note("Subtract/job003/")
     root = str(fp.last_iteration(prepared.base / fp.CLASS3D_JOB).relative_to(prepared.base)).removesuffix("data.star")
     assert f"relion_particle_subtract` --i {root}optimiser.star" in note  # derived from input_data
-    mask = "External/job002/variable_mask.mrc" if prepared.ours else fp.FOCUS_MASK
-    assert f"--mask {mask} " in note
+    assert "--mask External/job002/variable_mask.mrc " in note
+    assert run.mask == ""  # the shipped default, not a mask set by the test
     assert "--recenter_on_mask" not in note and "--new_box" not in note
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "our job writes no variable_mask.mrc on this project (measured on the RELION 3.1 global Class3D): its "
-    "classes do not separate the states (49/51 %), the 9 Å variable domain reads scale 0.57 / 0.43 in them "
-    "(occupancy 0.67 / 0.50 of the full level 0.85), a difference of 0.17 < 0.25 between the classes, and "
-    "neither class alone has a partial region; the Scheme then focuses on the relion_mask_create mask"))
-def test_subtract_used_our_variable_mask(full):
-    run, prepared = full
-    assert prepared.ours, "our job wrote no variable_mask.mrc on the input Class3D"
-    assert "--mask External/job002/variable_mask.mrc " in run.note("Subtract/job003/")
-    assert run.mask == ""  # the shipped default, not a mask set by the test
-
-
 def test_focused_class3d_ran_without_alignment_on_the_subtracted_particles(full):
-    run, prepared = full
+    run, _ = full
     note = run.note("Class3D/job004/")
-    mask = "External/job002/variable_mask.mrc" if prepared.ours else fp.FOCUS_MASK
     assert "--i Subtract/job003/particles_subtracted.star" in note
     assert "--skip_align" in note and "--healpix_order" not in note
-    assert f"--solvent_mask {mask} " in note
+    assert "--solvent_mask External/job002/variable_mask.mrc " in note
     assert "--ref External/job002/class00" in note and "_equalised.mrc" in note  # our equalised map
     assert "--K 2 " in note and "--tau2_fudge 10 " in note
     options = starfile.read(run.project / "Class3D/job004/job.star", always_dict=True)["joboptions_values"]
@@ -246,18 +234,19 @@ def test_our_job_reports_the_focused_classes(full):
     classes = summary["occupancy_classes"]
     assert sorted(classes["rlnClassNumber"]) == [1, 2]
     assert classes["rlnClassDistribution"].sum() == pytest.approx(1.0, abs=0.01)
-    assert "occupancy_regions" in summary  # the region analysis ran on the focused classes
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "no region at the default edge width (= low-pass 8 Å) on the RELION 3.1 focused classes: the 9 Å domain "
-    "reads scale 1.00 / 0.41 in them (full level 0.77), but its edge-free core is too thin for a region; "
-    "with --lowpass 6 the job finds it (region 1 at 1.00 / 0.08, focused classes 90 % / 19 % 'present')"))
 def test_our_job_reports_the_region_occupancies_of_the_focused_classes(full):
+    """The variable domain is a region of the focused classes: full in the class of the particles that
+    have it, at most half in the other."""
     run, _ = full
-    regions = starfile.read(run.project / "External/job005/occupancy.star", always_dict=True)["occupancy_regions"]
-    assert set(regions["rlnClassNumber"]) == {1, 2}
-    assert regions["occupyRegionOccupancy"].between(0, 1).all()
+    region = fp.region_at_variable_domain(run.project / "External/job005/occupancy.star")
+    assert region is not None, (run.project / "External/job005/run.out").read_text()[-3000:]
+    assert set(region["rlnClassNumber"]) == {1, 2}
+    occupancy = dict(zip(region["rlnClassNumber"], region["occupyRegionOccupancy"]))
+    with_domain = int(fp.separation(fp.last_iteration(run.project / "Class3D/job004")).table["present"].idxmax())
+    without = ({1, 2} - {with_domain}).pop()
+    assert occupancy[with_domain] >= 0.75 and occupancy[without] <= 0.5, occupancy
 
 
 def test_focused_classes_separate_the_states_better_than_the_global_classification(full):
@@ -311,7 +300,7 @@ def test_input_data_without_optimiser_stops_before_any_job(version, request, tmp
     lone = tmp_path / "lone"
     shutil.copytree(prepared.base, lone)
     shutil.copy(lone / data.relative_to(prepared.base), lone / "Class3D/job001/copied_data.star")
-    run = _short_run(Prepared(prepared.relion, lone, prepared.exe, prepared.ours, 0.0), tmp_path,
+    run = _short_run(Prepared(prepared.relion, lone, prepared.exe, 0.0), tmp_path,
                      input_data="Class3D/job001/copied_data.star")
     assert _reported(run, "NAME_optimiser", "Class3D/job001/copied_optimiser.star")
     assert _reported(run, "CHECK_optimiser_beside_input_data", "False") and "reached an exit point" in run.log
@@ -329,7 +318,7 @@ def test_data_star_of_a_2d_classification_fails_our_first_job_with_one_line(prep
     for suffix in ("model.star", "optimiser.star"):
         shutil.copy(class2d / f"run_it025_{suffix}", odd / f"Class2D/job007/run_it025_{suffix}")
     shutil.copy(fp.last_iteration(odd / fp.CLASS3D_JOB), odd / "Class2D/job007/run_it025_data.star")
-    run = _short_run(Prepared(prepared31.relion, odd, prepared31.exe, prepared31.ours, 0.0), tmp_path,
+    run = _short_run(Prepared(prepared31.relion, odd, prepared31.exe, 0.0), tmp_path,
                      input_data="Class2D/job007/run_it025_data.star")
     assert _reported(run, "CHECK_optimiser_beside_input_data", "True")
     assert "Stopping schedule due to job External/job002/ failing" in run.log
