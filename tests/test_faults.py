@@ -18,6 +18,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import mrcfile
@@ -65,23 +67,26 @@ def hashes(project: Path) -> dict[str, str]:
     return found
 
 
-def command(*arguments: str, exe: str = EXE, job: str = JOB) -> str:
-    """RELION's shell line for the job (its arguments quoted as the GUI would pass them)."""
+def command(*arguments: str, exe: str = EXE, job: str = JOB, address_space_kb: int | None = None) -> str:
+    """RELION's shell line for the job (its arguments quoted as the GUI would pass them), under
+    ``ulimit -v address_space_kb`` when given (a queue's memory limit)."""
     words = " ".join(f"'{a}'" if " " in a else a for a in arguments)
     threads = "" if "--j" in arguments else " --j 1"
-    return f"{exe} --o {job} {words}{threads} >> {job}run.out 2>> {job}run.err"
+    limit = "" if address_space_kb is None else f"ulimit -v {address_space_kb} && "
+    return f"{limit}{exe} --o {job} {words}{threads} >> {job}run.out 2>> {job}run.err"
 
 
 class Run:
     """One run of the job in a project, as RELION starts it, and what it left."""
 
-    def __init__(self, project: Path, *arguments: str, exe: str = EXE, background: bool = False):
+    def __init__(self, project: Path, *arguments: str, exe: str = EXE, background: bool = False,
+                 address_space_kb: int | None = None):
         self.project = project
         self.job = project / JOB
         self.err_offset = _size(self.job / "run.err")
         self.out_offset = _size(self.job / "run.out")
-        self.process = subprocess.Popen(["/bin/sh", "-c", command(*arguments, exe=exe)], cwd=project,
-                                        start_new_session=True)
+        line = command(*arguments, exe=exe, address_space_kb=address_space_kb)
+        self.process = subprocess.Popen(["/bin/sh", "-c", line], cwd=project, start_new_session=True)
         self.code: int | None = None
         if not background:
             self.wait()
@@ -231,37 +236,127 @@ def _other_pixel(path: Path) -> None:
     _set_voxel(path, 2.0)
 
 
-BROKEN_MAPS = {
-    "truncated": (_truncate, "truncated"),
-    "huge extended header": (_huge_extended_header, "extended header of 2000000000 bytes"),
-    "NaN": (_nan, "NaN or infinite"),
-    "Inf": (_inf, "NaN or infinite"),
-    "complex": (_complex, "complex"),
-    "2D image": (_image2d, "not a 3D map"),
-    "text": (_text, "not a readable MRC map"),
-    "empty": (_empty, "empty file"),
-    "missing": (_missing, "not found"),
-    "other box": (_other_box, "differs from"),
-    "other pixel size": (_other_pixel, "pixel size"),
+def _sparse_maps(project: Path, size: int = 400) -> None:
+    """Both class maps as ``size``³ maps of zeros, sparse on disk (256 MB each, taking no space)."""
+    for name in (CLASS1, CLASS2):
+        with mrcfile.new_mmap(project / name, shape=(size, size, size), mrc_mode=2, overwrite=True) as mrc:
+            mrc.voxel_size = 3.5
+
+
+def _class2(damage: Callable[[Path], None]) -> Callable[[Path], None]:
+    return lambda project: damage(project / CLASS2)
+
+
+def _stack(project: Path) -> None:
+    write_mrc(project / "Class3D/job003/classes.mrcs", np.ones((4, 64, 64), np.float32), 3.5)
+
+
+def _sphere(low: float = 0.0, high: float = 1.0) -> np.ndarray:
+    z, y, x = np.mgrid[:64, :64, :64] - 32
+    return np.where(x * x + y * y + z * z < 20 ** 2, high, low).astype(np.float32)
+
+
+MASK = "Class3D/job003/mask.mrc"
+
+
+def _mask(values: Callable[[], np.ndarray]) -> Callable[[Path], None]:
+    return lambda project: write_mrc(project / MASK, values(), 3.5)
+
+
+def _model_star_text(project: Path) -> None:
+    (project / MODEL).write_text("this is not a STAR file {\n")
+
+
+def _model_star_gone(project: Path) -> None:
+    (project / MODEL).unlink()
+
+
+def _model_star_lists_a_missing_map(project: Path) -> None:
+    text = (project / MODEL).read_text().replace("run_it010_class002.mrc", "run_it010_class009.mrc")
+    (project / MODEL).write_text(text)
+
+
+def _node_list_is_a_directory(project: Path) -> None:
+    (project / JOB / markers.OUTPUT_NODES).mkdir()
+
+
+def _nothing(project: Path) -> None:  # noqa: ARG001 (a fault in the options alone)
+    """No damage: the fault is in the options."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One bad input: how it breaks the project, the job's arguments, and what its one ERROR line names."""
+
+    damage: Callable[[Path], None]
+    arguments: tuple[str, ...]
+    named: tuple[str, ...]
+    address_space_kb: int | None = None  # run under `ulimit -v` of this many kB
+    extra: frozenset[str] = frozenset()  # besides logs and the marker, left in the job directory
+
+
+PARTS = ("--in_parts", DATA)
+
+FAULTS = {
+    # a broken class 2 (class 1 is fine: its outputs must not be left behind)
+    "map truncated": Fault(_class2(_truncate), PARTS, (CLASS2, "truncated")),
+    "map claims a 2 GB extended header": Fault(_class2(_huge_extended_header), PARTS,
+                                               (CLASS2, "extended header of 2000000000 bytes")),
+    "map with NaN": Fault(_class2(_nan), PARTS, (CLASS2, "NaN or infinite")),
+    "map with Inf": Fault(_class2(_inf), PARTS, (CLASS2, "NaN or infinite")),
+    "complex map (mode 4)": Fault(_class2(_complex), PARTS, (CLASS2, "complex float32 map (mode 4")),
+    "2D image": Fault(_class2(_image2d), PARTS, (CLASS2, "not a 3D map")),
+    "text file": Fault(_class2(_text), PARTS, (CLASS2, "not a readable MRC map")),
+    "empty file": Fault(_class2(_empty), PARTS, (CLASS2, "empty file")),
+    "missing map": Fault(_class2(_missing), PARTS, (CLASS2, "not found")),
+    "other box": Fault(_class2(_other_box), PARTS, (CLASS2, "differs from")),
+    "other pixel size": Fault(_class2(_other_pixel), PARTS, (CLASS2, "pixel size")),
+    "stack of 2D images": Fault(_stack, ("--in_3dref", "Class3D/job003/classes.mrcs"), ("classes.mrcs", "stack")),
+    # masks
+    "mask out of [0, 1]": Fault(_mask(lambda: _sphere(-2.0, 3.0)), (*PARTS, "--in_mask", MASK),
+                                (MASK, "mask values from -2 to 3")),
+    "mask all ones": Fault(_mask(lambda: np.ones((64, 64, 64), np.float32)), (*PARTS, "--in_mask", MASK),
+                           (MASK, "1 everywhere")),
+    "mask empty": Fault(_mask(lambda: np.zeros((64, 64, 64), np.float32)), (*PARTS, "--in_mask", MASK),
+                        (MASK, "empty")),
+    "mask of another size": Fault(_mask(lambda: np.ones((32, 32, 32), np.float32)), (*PARTS, "--in_mask", MASK),
+                                  (MASK, "mask size")),
+    "mask missing": Fault(_nothing, (*PARTS, "--in_mask", MASK), (MASK, "not found")),
+    # model.star
+    "model.star not STAR": Fault(_model_star_text, PARTS, (MODEL,)),
+    "data.star without its model.star": Fault(_model_star_gone, PARTS, ("run_it010",)),
+    "model.star lists a missing map": Fault(_model_star_lists_a_missing_map, PARTS, ("class009",)),
+    # options
+    "negative --lowpass": Fault(_nothing, (*PARTS, "--lowpass", "-3"), ("--lowpass",)),
+    "--lowpass 1e6": Fault(_nothing, (*PARTS, "--lowpass", "1e6"), ("--lowpass", "too coarse")),
+    "--lowpass not a number": Fault(_nothing, (*PARTS, "--lowpass", "abc"), ("--lowpass",)),
+    "unknown --mode": Fault(_nothing, (*PARTS, "--mode", "fast"), ("--mode",)),
+    "--amplify below 1": Fault(_nothing, (*PARTS, "--amplify", "0.5"), ("--amplify",)),
+    "--pivot out of range": Fault(_nothing, (*PARTS, "--sigmoid", "2", "--pivot", "2"), ("--pivot",)),
+    "--j not a number": Fault(_nothing, (*PARTS, "--j", "many"), ("--j",)),
+    "--joint neither yes nor no": Fault(_nothing, (*PARTS, "--joint", "perhaps"), ("--joint",)),
+    "no input option": Fault(_nothing, (), ("--in_parts",)),
+    # the job directory
+    "node list is a directory": Fault(_node_list_is_a_directory, PARTS, (markers.OUTPUT_NODES, "is a directory"),
+                                      extra=frozenset({markers.OUTPUT_NODES})),
+    # memory: two 400³ maps need about 2 GB; 2 GB of address space leave far less once Python runs
+    "maps too big for ulimit -v": Fault(_sparse_maps, PARTS, (CLASS1, "need about 2.0 GB", "ulimit -v"),
+                                        address_space_kb=2_000_000),
 }
 
 
-@pytest.mark.parametrize("case", list(BROKEN_MAPS))
-def test_a_broken_second_class_fails_with_nothing_written(project, case):
-    """Class 1 is fine, class 2 broken: the run fails, and class 1's outputs are not left behind."""
-    damage, message = BROKEN_MAPS[case]
-    damage(project / CLASS2)
+@pytest.mark.parametrize("case", list(FAULTS))
+def test_a_fault_fails_cleanly(project, case):
+    """Exit 1, FAILURE alone, one ERROR line naming the file or option, no traceback, nothing under a
+    final name, inputs unchanged."""
+    fault = FAULTS[case]
+    fault.damage(project)
     before = hashes(project)
-    run = Run(project, "--in_parts", DATA)
-    assert_failed(run, CLASS2, message, before=before)
+    run = Run(project, *fault.arguments, address_space_kb=fault.address_space_kb)
+    assert_failed(run, *fault.named, before=before, extra=fault.extra)
 
 
-def test_a_stack_is_refused(project):
-    stack = project / "Class3D/job003/classes.mrcs"
-    write_mrc(stack, np.ones((4, 64, 64), np.float32), 3.5)
-    before = hashes(project)
-    assert_failed(Run(project, "--in_3dref", "Class3D/job003/classes.mrcs"), "classes.mrcs", "stack",
-                  before=before)
+# -- odd inputs that run, saying so ---------------------------------------------------------------------------
 
 
 def test_trailing_bytes_are_one_warning_line(project):
@@ -297,72 +392,6 @@ def test_huge_values_do_not_crash(project, factor):
         assert np.isfinite(float(mrc.header.rms)) and np.isfinite(mrc.data).all()
 
 
-# -- masks, model.star, options ---------------------------------------------------------------------------
-
-
-def _mask(project: Path, values: np.ndarray) -> str:
-    name = "Class3D/job003/mask.mrc"
-    write_mrc(project / name, values, 3.5)
-    return name
-
-
-def _sphere(low: float = 0.0, high: float = 1.0) -> np.ndarray:
-    z, y, x = np.mgrid[:64, :64, :64] - 32
-    return np.where(x * x + y * y + z * z < 20 ** 2, high, low).astype(np.float32)
-
-
-BAD_MASKS = {
-    "out of range": (lambda: _sphere(-2.0, 3.0), "mask values from -2 to 3"),
-    "all ones": (lambda: np.ones((64, 64, 64), np.float32), "1 everywhere"),
-    "empty": (lambda: np.zeros((64, 64, 64), np.float32), "empty"),
-    "other size": (lambda: np.ones((32, 32, 32), np.float32), "mask size"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_MASKS))
-def test_bad_masks(project, case):
-    make, message = BAD_MASKS[case]
-    name = _mask(project, make())
-    before = hashes(project)
-    assert_failed(Run(project, "--in_parts", DATA, "--in_mask", name), name, message, before=before)
-
-
-def test_model_star_that_is_not_star(project):
-    (project / MODEL).write_text("this is not a STAR file {\n")
-    before = hashes(project)
-    assert_failed(Run(project, "--in_parts", DATA), MODEL, before=before)
-
-
-def test_data_star_without_a_model_star(project):
-    (project / MODEL).unlink()
-    before = hashes(project)
-    assert_failed(Run(project, "--in_parts", DATA), "run_it010", before=before)
-
-
-def test_model_star_listing_a_missing_map(project):
-    text = (project / MODEL).read_text().replace("run_it010_class002.mrc", "run_it010_class009.mrc")
-    (project / MODEL).write_text(text)
-    before = hashes(project)
-    assert_failed(Run(project, "--in_parts", DATA), "class009", before=before)
-
-
-BAD_OPTIONS = {
-    "negative lowpass": (("--lowpass", "-3"), "--lowpass"),
-    "huge lowpass": (("--lowpass", "1e6"), "--lowpass"),
-    "lowpass not a number": (("--lowpass", "abc"), "--lowpass"),
-    "unknown mode": (("--mode", "fast"), "--mode"),
-    "amplify below 1": (("--amplify", "0.5"), "--amplify"),
-    "pivot out of range": (("--sigmoid", "2", "--pivot", "2"), "--pivot"),
-    "threads": (("--j", "many"), "--j"),
-    "yes or no": (("--joint", "perhaps"), "--joint"),
-}
-
-
-@pytest.mark.parametrize("case", list(BAD_OPTIONS))
-def test_bad_options_name_the_option(project, case):
-    arguments, option = BAD_OPTIONS[case]
-    before = hashes(project)
-    assert_failed(Run(project, "--in_parts", DATA, *arguments), option, before=before)
 
 
 def test_space_in_the_job_directory_is_refused_before_starting(project, tmp_path):
@@ -374,11 +403,6 @@ def test_space_in_the_job_directory_is_refused_before_starting(project, tmp_path
     assert not (project / "External/job 099").exists()
 
 
-def test_output_nodes_existing_as_a_directory(project):
-    (project / JOB / markers.OUTPUT_NODES).mkdir()
-    before = hashes(project)
-    run = Run(project, "--in_parts", DATA)
-    assert_failed(run, markers.OUTPUT_NODES, "is a directory", before=before, extra={markers.OUTPUT_NODES})
 
 
 def test_an_input_inside_the_job_directory_is_never_replaced(project):
@@ -437,18 +461,32 @@ def _staged(job: Path) -> bool:
     return staging.is_dir() and any(p.suffix == ".mrc" for p in staging.iterdir())
 
 
+def _kept(job: Path) -> set[str]:
+    """The job directory's files a second run must leave: all but the logs (RELION's shell appends the
+    second run's line to run.err) and the running run's own temporary files (it renames them)."""
+    return {p.relative_to(job).as_posix() for p in job.rglob("*")
+            if p.name not in ("run.out", "run.err") and not p.name.startswith(".occupy-tmp-")}
+
+
 def test_second_run_into_a_running_job_fails_at_once_and_touches_nothing(project, slow_exe):
+    """While run A works (its maps staged), run B into the same --o ends first, naming A's process, and
+    leaves A's markers, staging area and outputs as they were; A then succeeds."""
     before = hashes(project)
     first = Run(project, "--in_parts", DATA, exe=slow_exe, background=True)
-    _wait_for(lambda: "maps:" in first.out)
-    second = Run(project, "--in_parts", DATA, "--lowpass", "-3")
-    assert second.code == 1
-    errors = [line for line in second.err if line.startswith("ERROR:")]
-    assert len(errors) == 1 and f"process {first.process.pid}" not in errors[0] or "process" in errors[0]
-    assert "another occupy_relion run" in errors[0]
-    assert not (project / JOB / markers.FAILURE).exists()
+    _wait_for(lambda: _staged(first.job))
+    holder = (project / JOB / ".occupy_relion.lock").read_text().strip()
+    assert "slow_occupy" in Path(f"/proc/{holder}/cmdline").read_text()  # A's job process wrote it
+    kept = _kept(first.job)
+    second = Run(project, "--in_parts", DATA, "--lowpass", "-3", background=True)
+    assert second.process.wait(timeout=60) == 1
+    assert first.process.poll() is None  # A still runs: B did not wait for it
+    assert kept <= _kept(first.job)  # B removed nothing: A's staged maps are all there
+    assert not first.markers()  # and wrote no marker
+    assert second.err == [f"ERROR: {JOB.rstrip('/')}: another occupy_relion run (process {holder}) is using "
+                          "this job directory; nothing was changed (wait for it, or abort it first)"]
     assert first.wait() == 0
     assert first.markers() == {markers.SUCCESS, markers.OUTPUT_NODES}
+    assert OUTPUTS <= first.listing()
     assert hashes(project) == before
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import resource
 import shutil
+import subprocess
+import sys
 import warnings
 
 import mrcfile
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 
 from occupy_relion.errors import InputError
-from occupy_relion.mapio import MapHeader, read_header, read_map, write_map
+from occupy_relion.mapio import MapHeader, MapWarning, read_header, read_map, write_map
 
 from .conftest import SHARED_MAPS, SHARED_RELION, write_mrc
 
@@ -92,6 +95,8 @@ def test_read_header_does_not_need_the_data(tmp_path, volume):
     ("nan", "NaN or infinite"),
     ("stack", "stack of 2D images"),
     ("truncated", "truncated (1124 bytes"),
+    ("complex", "a complex float32 map (mode 4"),
+    ("huge extended header", "extended header of 2000000000 bytes"),
 ])
 def test_bad_maps_name_the_file(tmp_path, case, message):
     path = tmp_path / f"bad_{case}.mrc"
@@ -116,6 +121,11 @@ def test_bad_maps_name_the_file(tmp_path, case, message):
         write_mrc(path, np.ones((16, 16, 16), np.float32))
         with open(path, "r+b") as handle:
             handle.truncate(1024 + 100)
+    elif case == "complex":
+        with mrcfile.new(path) as mrc:
+            mrc.set_data(np.ones((8, 8, 8), np.complex64))
+    elif case == "huge extended header":
+        _claim_extended_header(write_mrc(path, np.ones((8, 8, 8), np.float32)), 2_000_000_000)
     with pytest.raises(InputError) as error:
         read_map(path)
     text = str(error.value)
@@ -177,3 +187,56 @@ def test_map_without_map_id_is_still_read(tmp_path, volume):
     data, header = read_map(path)
     np.testing.assert_array_equal(data, volume)
     assert header.pixel_size == pytest.approx(1.0)
+
+
+def _claim_extended_header(path, nsymbt: int):
+    """Write ``nsymbt`` into the header's extended-header size (word 24), leaving the file as it is."""
+    with open(path, "r+b") as handle:
+        handle.seek(92)
+        handle.write(np.int32(nsymbt).tobytes())
+    return path
+
+
+_READ_AND_MEASURE = """
+import resource, sys
+from occupy_relion.errors import InputError
+from occupy_relion.mapio import read_map
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    read_map(sys.argv[1])
+except InputError as error:
+    print(error)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_a_huge_extended_header_is_refused_before_anything_is_allocated(tmp_path):
+    """A 0.4 MB map whose header claims a 2 GB extended header: refused naming the file, and the peak
+    resident memory of the reading process grows by less than 50 MB (mrcfile alone allocates 2 GB).
+    The process runs under a 1 GB address-space limit, so a regression fails without taking 2 GB."""
+    path = _claim_extended_header(write_mrc(tmp_path / "huge_header.mrc", np.ones((46, 46, 46), np.float32)),
+                                  2_000_000_000)
+    assert 0.3e6 < path.stat().st_size < 0.5e6
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "-c", _READ_AND_MEASURE, str(path)], capture_output=True, text=True,
+                          preexec_fn=limit, check=False)
+    assert done.returncode == 0, done.stderr
+    message, grown_kb = done.stdout.splitlines()
+    assert message.startswith(f"{path}: the header claims an extended header of 2000000000 bytes")
+    assert int(grown_kb) < 50_000
+
+
+def test_trailing_bytes_are_one_warning_naming_the_file(tmp_path, volume):
+    path = write_mrc(tmp_path / "trailing.mrc", volume, 1.0)
+    with open(path, "ab") as handle:
+        handle.write(b"\0" * 4096)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data, _ = read_map(path)
+    assert [w.category for w in caught] == [MapWarning]
+    text = str(caught[0].message)
+    assert text.startswith(f"{path}: ") and "4096 bytes larger" in text and "\n" not in text
+    np.testing.assert_array_equal(data, volume)

@@ -3,7 +3,10 @@
 The estimate counts the full-size float32 arrays alive at a class's peak: the map, two half maps and
 their noise map when there are halves, the scale and confidence maps, each modified map, and the
 core's temporaries (two); the working grid is small beside them.  It is an estimate ("about"), said in
-run.out; when less memory is available than it, a warning says so before the work starts.
+run.out.  When a hard limit leaves less than it (the address-space limit, ``ulimit -v``: allocations
+beyond it fail for certain), the run is refused before it reads a map, naming the map and both
+amounts; when only the machine's free memory (or the cgroup's room, which counts reclaimable page
+cache) is short, a warning says so and the run goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import ModifyParameters
+from ..errors import InputError
 from ..text import size_text
 
 _FLOAT32 = 4
@@ -29,11 +33,17 @@ class MemoryEstimate:
     map_path: str  # the first class map (all maps share its box)
     needed: int
     available: int | None  # None when it cannot be known
+    limit_room: int | None = None  # room left under the address-space limit (ulimit -v); None: no limit
 
     @property
     def short(self) -> bool:
         """True when less is available than needed."""
         return self.available is not None and self.available < self.needed
+
+    @property
+    def refused(self) -> bool:
+        """True when the address-space limit leaves less than needed (the run would fail for certain)."""
+        return self.limit_room is not None and self.limit_room < self.needed
 
 
 def memory_needed(shape: tuple[int, int, int], modify: ModifyParameters, map_path: str) -> MemoryEstimate:
@@ -41,7 +51,16 @@ def memory_needed(shape: tuple[int, int, int], modify: ModifyParameters, map_pat
     voxels = int(shape[0]) * int(shape[1]) * int(shape[2])
     modified = 1 + (modify.attenuate is not None) + (modify.sigmoid is not None)
     return MemoryEstimate(tuple(int(n) for n in shape), map_path,  # type: ignore[arg-type]
-                          voxels * _FLOAT32 * (_BASE_ARRAYS + modified), available_memory())
+                          voxels * _FLOAT32 * (_BASE_ARRAYS + modified), available_memory(), address_space_room())
+
+
+def check_fits(estimate: MemoryEstimate) -> None:
+    """InputError naming the map and both amounts when the address-space limit leaves too little."""
+    if estimate.refused:
+        raise InputError(f"{estimate.map_path}: the {size_text(estimate.shape)} maps need about "
+                         f"{gigabytes(estimate.needed)}, but the address-space limit (ulimit -v) leaves only "
+                         f"{gigabytes(estimate.limit_room or 0)}; nothing was started (raise the limit, or "
+                         "run the job where there is more memory)")
 
 
 def gigabytes(count: int) -> str:
@@ -76,10 +95,18 @@ def available_memory() -> int | None:
     cgroup = _cgroup_room()
     if cgroup is not None:
         room.append(cgroup)
-    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        room.append(max(soft - _address_space_used(), 0))
+    limited = address_space_room()
+    if limited is not None:
+        room.append(limited)
     return min(room) if room else None
+
+
+def address_space_room() -> int | None:
+    """What the address-space limit (``ulimit -v``, RLIMIT_AS) leaves this process; None without a limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    return max(soft - _address_space_used(), 0)
 
 
 def _address_space_used() -> int:

@@ -32,7 +32,7 @@ from .checks import InputInJobDirectory, check_inputs_outside, check_lowpass, jo
 from .classes import ClassWork, listed_reason
 from .grid import check_grid, map_unit, read_mask
 from .log import JobLog, warnings_as_lines
-from .memory import memory_needed, out_of_memory_line
+from .memory import check_fits, memory_needed, out_of_memory_line
 from .options import JobOptions, option_error
 from .outputs import (
     JobDirectory,
@@ -75,7 +75,9 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     resolved = _resolved(scale, grid.pixel_size)
     check_lowpass(options, resolved, grid.shape, grid.pixel_size)
     log.settings(options, resolved)
-    log.memory(memory_needed(grid.shape, modify, active[0].map_path))
+    estimate = memory_needed(grid.shape, modify, active[0].map_path)
+    check_fits(estimate)  # under ulimit -v: refused before a map is read, naming the map and the amounts
+    log.memory(estimate)
     work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check,
                      unit=map_unit(active[0].map_path))  # the maps' unit: see grid.map_unit
 
