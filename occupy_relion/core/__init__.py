@@ -90,7 +90,8 @@ def modify_map(
     check = check or (lambda: None)
     p = parameters
     mu = estimate.solvent.mean
-    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
+    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads,
+                                  no_data=estimate.no_data)
     scale, conf = estimate.scale_grid, estimate.confidence_grid  # interpolated slab by slab
     out = {"equalised": amplify(volume, scale, conf, mu, p.amplify, **common)}
     check()
