@@ -23,7 +23,7 @@ from scipy.ndimage import maximum_filter1d
 
 from . import filters
 from .nodata import NoData, filled, find_no_data
-from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
+from .settings import EstimateSettings, Measurability, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventModel, confidence, fit_solvent
 
 MODES: tuple[Mode, ...] = ("occupancy", "resolution")
@@ -300,9 +300,31 @@ def _tile_reference(
     return best, (centre[2], centre[1], centre[0])
 
 
-def _warnings(solvent: SolventModel) -> list[str]:
-    """Plain-language warnings about the map, for the log."""
-    warnings = []
+def minimum_molecule_volume(lowpass: float) -> float:
+    """The least molecule (Å³ reaching confidence 0.5) of a measurable map: a ball of radius ``lowpass``
+    (smaller than any protein seen at that resolution; pure noise has a few voxels, EMD-1703 none)."""
+    return 4 / 3 * math.pi * lowpass ** 3
+
+
+def _measurability(conf: np.ndarray, spacing: Sequence[float], lowpass: float) -> tuple[Measurability, str]:
+    """Whether enough density stands out to be a molecule, and the warning when not.
+
+    Absolute (a volume in Å³), so neither the box size nor the share of empty space in it matters.
+    """
+    voxel = float(np.prod(spacing))
+    volume = float(np.count_nonzero(conf >= 0.5)) * voxel
+    least = minimum_molecule_volume(lowpass)
+    if volume >= least:
+        return Measurability.MEASURABLE, ""
+    return Measurability.NO_MOLECULE, (
+        f"not measurable: only {volume:.0f} Å³ reaches confidence 0.5 (a molecule needs {least:.0f} Å³, a ball "
+        "of the low-pass radius): pure noise, or nothing stands out of it; its numbers read -1 and it is left "
+        "out of the regions and any joint reference")
+
+
+def _warnings(solvent: SolventModel, measurable: str = "") -> list[str]:
+    """Plain-language warnings about the map, for the log (``measurable``: the measurability warning)."""
+    warnings = [measurable] if measurable else []
     centres, counts = solvent.centres, solvent.counts
     total = counts.sum()
     below = counts[centres < solvent.mean - 3 * solvent.sd].sum() / total
@@ -354,6 +376,7 @@ def measure(
         check()
     conf = confidence(lowpassed, solvent, threads)
     conf[no_data.grid] = 0  # no data is never molecule, whatever side of the solvent mean it lies
+    measurability, not_measurable = _measurability(conf, work_spacing, p.lowpass)
     check()
 
     if p.mode == "occupancy":
@@ -410,7 +433,9 @@ def measure(
         noise_floor_source=NoiseFloorSource(floor_source),
         reference_value=reference,
         reference_position_angstrom=position,
-        warnings=tuple(_warnings(solvent)),
+        no_data_fraction=no_data.fraction,
+        measurability=measurability,
+        warnings=tuple(_warnings(solvent, not_measurable)),
     )
     return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings, no_data)
 
@@ -446,8 +471,10 @@ def estimate_scale(
 
 
 def joint_reference(measurements: Sequence[Measurement]) -> float:
-    """One reference for several maps on the same absolute scale (classes of one classification)."""
-    return max(m.reference for m in measurements)
+    """One reference for several maps on the same absolute scale (classes of one classification):
+    the largest of the measurable maps' own (of all of them when none is measurable)."""
+    measurable = [m for m in measurements if m.settings.measurability.measurable] or list(measurements)
+    return max(m.reference for m in measurable)
 
 
 def molecule_scale(
