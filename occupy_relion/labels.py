@@ -25,6 +25,8 @@ SETTING_LABELS = {
     "reference_value": "Full-occupancy reference",
     "reference_position_angstrom": "Reference tile centre (x, y, z Å)",
     "reference_is_joint": "Joint reference (--joint)",
+    "no_data_fraction": "Box without data (masked, flattened)",
+    "measurability": "Measurable",
 }
 
 #: the short labels of a class page's facts (a narrow column): settings, the report's view, the result

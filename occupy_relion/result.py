@@ -129,6 +129,12 @@ class ClassResult:
     view: ClassView
     seconds: float
 
+    @property
+    def measurable(self) -> bool:
+        """Whether the class's numbers mean anything (``settings.measurability``); when not, occupancy.star
+        gives −1 and the class takes no part in the regions or a joint reference."""
+        return self.settings.measurability.measurable
+
 
 @dataclass(frozen=True)
 class RunDescription:

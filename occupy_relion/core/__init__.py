@@ -31,12 +31,13 @@ from .scale import (
     scale_statistics,
     tau_for,
 )
-from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
+from .settings import EstimateSettings, Measurability, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
 
 __all__ = [
-    "MODES", "EstimateSettings", "MapError", "Measurement", "Mode", "ModifyParameters", "NoiseFloorSource",
-    "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError", "SolventModel", "SolventRegion",
+    "MODES", "EstimateSettings", "MapError", "Measurability", "Measurement", "Mode", "ModifyParameters",
+    "NoiseFloorSource", "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError", "SolventModel",
+    "SolventRegion",
     "amplify", "attenuate", "check_map", "estimate_scale", "half_map_mean", "half_map_noise", "joint_reference",
     "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise",
     "tau_for",
@@ -90,7 +91,8 @@ def modify_map(
     check = check or (lambda: None)
     p = parameters
     mu = estimate.solvent.mean
-    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads)
+    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads,
+                                  no_data=estimate.no_data)
     scale, conf = estimate.scale_grid, estimate.confidence_grid  # interpolated slab by slab
     out = {"equalised": amplify(volume, scale, conf, mu, p.amplify, **common)}
     check()

@@ -13,6 +13,10 @@ the input exactly.
 
 G and H are smooth, so they are computed on whatever grid scale and confidence come on (the working
 grid of the estimate, or full size) and interpolated slab by slab while the full-size map is made.
+
+Voxels without data (``no_data``: flattened, masked out; :mod:`.nodata`) get G = H = 0 on that grid,
+and every full-size voxel of the gate (exactly flattened, or mostly in the grid's no-data region) is the
+input exactly: a modified map never paints structure or noise into a masked region.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from typing import Callable
 
 import numpy as np
 
-from .filters import RowInterpolator, run_in_slabs
+from .filters import RowInterpolator, run_in_slabs, upsample_linear
+from .nodata import NoData, full_size_rows
 
 DEFAULT_SCALE_LIMIT = 0.05
 
@@ -107,18 +112,22 @@ def apply_gain(
     noise: np.ndarray | None = None,
     noise_weight: np.ndarray | None = None,
     threads: int = 1,
+    no_data: NoData | None = None,
 ) -> np.ndarray:
     """out = V + (V − μ)·G + H·noise at full size, G and H interpolated from their grid slab by slab.
 
-    The only full-size array made is the output; where G = 0 and H = 0 the output is exactly V.
+    The only full-size array made is the output; where G = 0 and H = 0 the output is exactly V, and so
+    it is on every voxel of the ``no_data`` gate.
     """
     mu = np.float32(solvent_mean)
     out = np.empty(volume.shape, dtype=np.float32)
     use_noise = noise is not None and noise_weight is not None
+    gate_grid = no_data.grid.astype(np.float32) if no_data is not None and no_data.any else None
 
     def work(rows: range) -> None:
         gains = RowInterpolator(gain, volume.shape)
         weights = RowInterpolator(noise_weight, volume.shape) if use_noise else None
+        empty = RowInterpolator(gate_grid, volume.shape) if gate_grid is not None else None
         buffer = np.empty((_SLAB,) + volume.shape[1:], np.float32)
         for start in range(rows.start, rows.stop, _SLAB):
             stop = min(start + _SLAB, rows.stop)
@@ -132,6 +141,9 @@ def apply_gain(
                 fill = weights.rows(start, stop, out=scratch)
                 fill *= noise[start:stop]
                 o += fill
+            if empty is not None and no_data is not None:
+                gate = full_size_rows(no_data, v, empty.rows(start, stop, out=scratch))
+                o[gate] = v[gate]
 
     run_in_slabs(work, volume.shape[0], threads)
     return out
@@ -146,11 +158,19 @@ def _modify(
     noise: np.ndarray | None,
     exclude_solvent: bool,
     threads: int,
+    no_data: NoData | None = None,
 ) -> np.ndarray:
     if scale.shape != confidence.shape:
         raise ValueError(f"scale {scale.shape} and confidence {confidence.shape} are on different grids")
     gain, noise_weight = gain_fields(scale, confidence, factor, exclude_solvent, noise is not None)
-    return apply_gain(volume, gain, solvent_mean, noise, noise_weight, threads)
+    if no_data is not None and no_data.any:
+        empty = no_data.grid
+        if empty.shape != gain.shape:  # resolution mode: scale and confidence are full size
+            empty = upsample_linear(empty.astype(np.float32), gain.shape, threads) > 0.5
+        gain[empty] = 0
+        if noise_weight is not None:
+            noise_weight[empty] = 0
+    return apply_gain(volume, gain, solvent_mean, noise, noise_weight, threads, no_data)
 
 
 def amplify(
@@ -162,6 +182,7 @@ def amplify(
     scale_limit: float = DEFAULT_SCALE_LIMIT,
     exclude_solvent: bool = False,
     threads: int = 1,
+    no_data: NoData | None = None,
 ) -> np.ndarray:
     """Raise partial-occupancy density towards full: γ = ∞ (default) equalises fully.
 
@@ -169,7 +190,7 @@ def amplify(
     """
     amplify_factor(np.ones(1, np.float32), gamma, scale_limit)  # check parameters before any work
     return _modify(volume, scale, confidence, solvent_mean, lambda s: amplify_factor(s, gamma, scale_limit),
-                   None, exclude_solvent, threads)
+                   None, exclude_solvent, threads, no_data)
 
 
 def attenuate(
@@ -182,11 +203,12 @@ def attenuate(
     scale_limit: float = DEFAULT_SCALE_LIMIT,
     exclude_solvent: bool = False,
     threads: int = 1,
+    no_data: NoData | None = None,
 ) -> np.ndarray:
     """Lower partial-occupancy density, filling what is removed with ``noise`` (solvent-like)."""
     attenuate_factor(np.ones(1, np.float32), gamma, scale_limit)
     return _modify(volume, scale, confidence, solvent_mean, lambda s: attenuate_factor(s, gamma, scale_limit),
-                   noise, exclude_solvent, threads)
+                   noise, exclude_solvent, threads, no_data)
 
 
 def sigmoid(
@@ -200,8 +222,9 @@ def sigmoid(
     scale_limit: float = DEFAULT_SCALE_LIMIT,
     exclude_solvent: bool = False,
     threads: int = 1,
+    no_data: NoData | None = None,
 ) -> np.ndarray:
     """Push scales above ``pivot`` to full and below it to none; removed density becomes noise."""
     sigmoid_factor(np.ones(1, np.float32), gamma, pivot, scale_limit)
     return _modify(volume, scale, confidence, solvent_mean,
-                   lambda s: sigmoid_factor(s, gamma, pivot, scale_limit), noise, exclude_solvent, threads)
+                   lambda s: sigmoid_factor(s, gamma, pivot, scale_limit), noise, exclude_solvent, threads, no_data)

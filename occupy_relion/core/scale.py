@@ -22,8 +22,9 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from . import filters
-from .settings import EstimateSettings, Mode, NoiseFloorSource, ParameterError, SolventRegion
-from .solvent import SolventModel, confidence, fit_solvent, flattened_region
+from .nodata import NoData, filled, find_no_data
+from .settings import EstimateSettings, Measurability, Mode, NoiseFloorSource, ParameterError, SolventRegion
+from .solvent import SolventModel, confidence, fit_solvent
 
 MODES: tuple[Mode, ...] = ("occupancy", "resolution")
 
@@ -90,6 +91,7 @@ class Measurement:
     reference_position: tuple[float, float, float]  # x, y, z of the reference tile centre, Å
     shape: tuple[int, int, int]  # full-size shape
     settings: EstimateSettings
+    no_data: NoData | None = None  # voxels without data (flattened, masked out), on the working grid
 
 
 @dataclass
@@ -107,6 +109,7 @@ class ScaleEstimate:
     solvent: SolventModel
     settings: EstimateSettings
     threads: int = 1
+    no_data: NoData | None = None  # voxels without data: confidence 0, the modified maps keep the input
     _full: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -157,36 +160,46 @@ def check_map(volume: np.ndarray, name: str = "map") -> np.ndarray:
 
 def _solvent_region(
     lowpassed: np.ndarray,
-    volume: np.ndarray,
+    no_data: NoData,
     pixel_size: float,
-    lowpass: float,
     mask: np.ndarray | None,
     threads: int,
-) -> tuple[np.ndarray | None, str, np.ndarray | None]:
-    """Voxels of the working grid to fit the solvent in, a name for them, and the flattened part."""
+) -> tuple[np.ndarray | None, str]:
+    """Voxels of the working grid to fit the solvent in, and a name for them (never a no-data voxel)."""
     shape = lowpassed.shape
-    excluded = None
-    flat = flattened_region(volume)
-    if flat is not None:
-        spread = filters.resample_lowpass(flat.astype(np.float32), pixel_size, shape, lowpass, threads)
-        excluded = spread > 0.01
-        del flat, spread
+    excluded = _fit_excluded(no_data)
     if mask is None:
         if excluded is None:
-            return None, "whole box", None
-        return ~excluded, "box outside the flattened solvent", excluded
+            return None, "whole box"
+        return ~excluded, "box outside the flattened solvent"
     mask_w = filters.resample_lowpass(np.asarray(mask, np.float32), pixel_size, shape, None, threads) > 0.5
     inside, outside = mask_w, ~mask_w
     if excluded is not None:
         inside, outside = inside & ~excluded, outside & ~excluded
     if inside.sum() < 100 or outside.sum() < 100:
         region = inside if inside.sum() >= outside.sum() else outside
-        return region, "mask region", excluded
+        return region, "mask region"
     # either polarity: the solvent is the side with the lower mean density
     solvent_inside = lowpassed[inside].mean() < lowpassed[outside].mean()
     if solvent_inside:
-        return inside, "inside the solvent mask", excluded
-    return outside, "outside the molecular mask", excluded
+        return inside, "inside the solvent mask"
+    return outside, "outside the molecular mask"
+
+
+def _fit_excluded(no_data: NoData) -> np.ndarray | None:
+    """Voxels kept out of the solvent fit: no data, and one working voxel around it (the low-pass
+    smears the edge of a flattened region into its neighbours), or None when every voxel has data."""
+    if not no_data.any:
+        return None
+    return _dilate(no_data.grid, 1)
+
+
+def _dilate(region: np.ndarray, voxels: int) -> np.ndarray:
+    """``region`` grown by ``voxels`` along each axis (a cube; no wrap at the box faces)."""
+    grown = region.view(np.uint8)
+    for axis in range(3):
+        grown = maximum_filter1d(grown, 2 * voxels + 1, axis=axis, mode="constant")
+    return grown.view(bool)
 
 
 def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float]) -> np.ndarray:
@@ -287,9 +300,31 @@ def _tile_reference(
     return best, (centre[2], centre[1], centre[0])
 
 
-def _warnings(solvent: SolventModel) -> list[str]:
-    """Plain-language warnings about the map, for the log."""
-    warnings = []
+def minimum_molecule_volume(lowpass: float) -> float:
+    """The least molecule (Å³ reaching confidence 0.5) of a measurable map: a ball of radius ``lowpass``
+    (smaller than any protein seen at that resolution; pure noise has a few voxels, EMD-1703 none)."""
+    return 4 / 3 * math.pi * lowpass ** 3
+
+
+def _measurability(conf: np.ndarray, spacing: Sequence[float], lowpass: float) -> tuple[Measurability, str]:
+    """Whether enough density stands out to be a molecule, and the warning when not.
+
+    Absolute (a volume in Å³), so neither the box size nor the share of empty space in it matters.
+    """
+    voxel = float(np.prod(spacing))
+    volume = float(np.count_nonzero(conf >= 0.5)) * voxel
+    least = minimum_molecule_volume(lowpass)
+    if volume >= least:
+        return Measurability.MEASURABLE, ""
+    return Measurability.NO_MOLECULE, (
+        f"not measurable: only {volume:.0f} Å³ reaches confidence 0.5 (a molecule needs {least:.0f} Å³, a ball "
+        "of the low-pass radius): pure noise, or nothing stands out of it; its numbers read -1 and it is left "
+        "out of the regions and any joint reference")
+
+
+def _warnings(solvent: SolventModel, measurable: str = "") -> list[str]:
+    """Plain-language warnings about the map, for the log (``measurable``: the measurability warning)."""
+    warnings = [measurable] if measurable else []
     centres, counts = solvent.centres, solvent.counts
     total = counts.sum()
     below = counts[centres < solvent.mean - 3 * solvent.sd].sum() / total
@@ -331,9 +366,17 @@ def measure(
     work_spacing = tuple(box / np.asarray(work_shape))
     lowpassed = filters.resample_lowpass(volume, pixel_size, work_shape, p.lowpass, threads)
     check()
-    region, region_name, excluded = _solvent_region(lowpassed, volume, pixel_size, p.lowpass, mask, threads)
+    no_data = find_no_data(volume, pixel_size, work_shape, p.lowpass, threads)
+    region, region_name = _solvent_region(lowpassed, no_data, pixel_size, mask, threads)
     solvent = fit_solvent(lowpassed, region, region_name)
+    if no_data.any:  # again with the no-data voxels at the solvent mean: no step smeared into the data
+        lowpassed = filters.resample_lowpass(filled(volume, no_data, solvent.mean, threads), pixel_size,
+                                             work_shape, p.lowpass, threads)
+        solvent = fit_solvent(lowpassed, region, region_name)
+        check()
     conf = confidence(lowpassed, solvent, threads)
+    conf[no_data.grid] = 0  # no data is never molecule, whatever side of the solvent mean it lies
+    measurability, not_measurable = _measurability(conf, work_spacing, p.lowpass)
     check()
 
     if p.mode == "occupancy":
@@ -356,10 +399,11 @@ def measure(
         floor, floor_source = float(np.median(noise_stat)), "noise map"
     else:
         solvent_voxels = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing)
-        if excluded is not None:
-            if excluded.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
-                excluded = filters.upsample_linear(excluded.astype(np.float32), volume.shape, threads) > 0.001
-            solvent_voxels &= ~excluded
+        if no_data.any:  # no ball that reaches a voxel without data measures the floor
+            near = no_data.grid
+            if near.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
+                near = filters.upsample_linear(near.astype(np.float32), volume.shape, threads) > 0.001
+            solvent_voxels &= ~_dilate(near, int(np.ceil(p.kernel_radius / min(spacing))))
         if np.count_nonzero(solvent_voxels) >= _MIN_SOLVENT_VOXELS:
             floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
         else:
@@ -389,9 +433,11 @@ def measure(
         noise_floor_source=NoiseFloorSource(floor_source),
         reference_value=reference,
         reference_position_angstrom=position,
-        warnings=tuple(_warnings(solvent)),
+        no_data_fraction=no_data.fraction,
+        measurability=measurability,
+        warnings=tuple(_warnings(solvent, not_measurable)),
     )
-    return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings)
+    return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings, no_data)
 
 
 def normalise(measurement: Measurement, reference: float | None = None, threads: int = 1) -> ScaleEstimate:
@@ -406,7 +452,8 @@ def normalise(measurement: Measurement, reference: float | None = None, threads:
     scale = np.clip(measurement.statistic * np.float32(1.0 / ref), 0, 1)
     conf = np.clip(measurement.confidence, 0, 1)
     settings = replace(measurement.settings, reference_value=ref, reference_is_joint=reference is not None)
-    return ScaleEstimate(scale, conf, measurement.shape, measurement.solvent, settings, threads)
+    return ScaleEstimate(scale, conf, measurement.shape, measurement.solvent, settings, threads,
+                         measurement.no_data)
 
 
 def estimate_scale(
@@ -424,8 +471,10 @@ def estimate_scale(
 
 
 def joint_reference(measurements: Sequence[Measurement]) -> float:
-    """One reference for several maps on the same absolute scale (classes of one classification)."""
-    return max(m.reference for m in measurements)
+    """One reference for several maps on the same absolute scale (classes of one classification):
+    the largest of the measurable maps' own (of all of them when none is measurable)."""
+    measurable = [m for m in measurements if m.settings.measurability.measurable] or list(measurements)
+    return max(m.reference for m in measurable)
 
 
 def molecule_scale(

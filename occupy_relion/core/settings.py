@@ -53,6 +53,28 @@ class NoiseFloorSource(Enum):
         return str(self.value)
 
 
+class Measurability(Enum):
+    """Whether a map's scale means anything; the values are the words for run.out and occupancy.star.
+
+    A map that is not measurable (pure noise, nothing standing out of it) still gets its maps, but its
+    numbers read "not measured" (−1) and it never takes part in the region analysis or a joint reference,
+    so a Scheme cannot choose it.
+    """
+
+    MEASURABLE = "measurable"
+    NO_MOLECULE = "not measurable: no molecule"  # too little density reaches confidence 0.5
+
+    @property
+    def measurable(self) -> bool:
+        """Whether the map's numbers mean anything."""
+        return self is Measurability.MEASURABLE
+
+    @property
+    def label(self) -> str:
+        """The words for run.out, occupancy.star and the report."""
+        return str(self.value)
+
+
 @dataclass(frozen=True)
 class EstimateSettings:
     """Derived settings and findings of one estimate (lengths in Å, densities in map units)."""
@@ -75,4 +97,6 @@ class EstimateSettings:
     reference_value: float  # the full-occupancy reference the scale is divided by
     reference_position_angstrom: tuple[float, float, float]  # x, y, z of the map's own reference tile
     reference_is_joint: bool = False  # the reference is the joint one of several classes
+    no_data_fraction: float = 0.0  # share of the working grid without data (flattened, masked out)
+    measurability: Measurability = Measurability.MEASURABLE
     warnings: tuple[str, ...] = ()  # plain-language warnings about the map

@@ -16,6 +16,9 @@ import scipy.fft
 from .filters import lookup_uniform, radial_frequency
 
 
+#: the confidence is 0 up to this many solvent sd above the solvent mean
+SOLVENT_SD_KEPT = 1.0
+
 #: largest number of voxels whose histogram is fitted (a strided sample of bigger maps)
 _MAX_FIT_VOXELS = 2_000_000
 
@@ -136,7 +139,7 @@ def fit_solvent(
     mean, sd = _initial_guess(values)
     mean, sd, weight = _refine_gaussian(values, mean, sd)
     # the confidence curve: the share of each bin the solvent Gaussian does not explain,
-    # zero up to the solvent mean and never decreasing above it
+    # zero up to one sd above the solvent mean and never decreasing above it
     top = max(float(values.max()), mean + 8 * sd)
     bottom = min(float(values.min()), mean - 8 * sd)
     step = 0.05 * sd
@@ -151,7 +154,9 @@ def fit_solvent(
     with np.errstate(divide="ignore", invalid="ignore"):
         curve = np.where(observed > 0, 1 - expected / observed, 1.0)
     curve = np.clip(curve, 0, 1)
-    curve[model.centres <= mean] = 0
+    # within one sd of the mean a voxel is solvent: an excess there is the solvent's own shape (noise
+    # thinned by a soft mask's fall-off, a box with little solvent), and would lift every value above it
+    curve[model.centres <= mean + SOLVENT_SD_KEPT * sd] = 0
     curve = np.maximum.accumulate(curve)
     return SolventModel(mean, sd, weight, region_name, int(values.size), edges, counts.astype(np.float64), curve)
 

@@ -140,11 +140,16 @@ class JobLog:
         if first:
             shown = ", ".join(f"{name} {_setting_text(getattr(s, name))}" for name in SHARED_SETTINGS)
             self.say(f" derived settings: {shown}")
-        self.say(f" class {result.number:03d} done in {result.seconds:.1f} s: own scale over its molecule, edges "
-                 f"included, median {st.scale_median:.2f} (5-95%: {st.scale_p05:.2f}-{st.scale_p95:.2f}), "
-                 f"{100 * st.partial_fraction:.0f}% below 0.5; solvent {fmt(s.solvent_mean, 3)} "
-                 f"± {fmt(s.solvent_sd, 3)} ({s.solvent_region.label}), noise floor "
-                 f"{fmt(s.noise_floor, 3)} ({s.noise_floor_source.label}), reference {fmt(s.reference_value, 3)}")
+        scale = (f"own scale over its molecule, edges included, median {st.scale_median:.2f} (5-95%: "
+                 f"{st.scale_p05:.2f}-{st.scale_p95:.2f}), {100 * st.partial_fraction:.0f}% below 0.5"
+                 if result.measurable else s.measurability.label)
+        self.say(f" class {result.number:03d} done in {result.seconds:.1f} s: {scale}; solvent "
+                 f"{fmt(s.solvent_mean, 3)} ± {fmt(s.solvent_sd, 3)} ({s.solvent_region.label}), noise floor "
+                 f"{fmt(s.noise_floor, 3)} ({s.noise_floor_source.label}), reference {fmt(s.reference_value, 3)}"
+                 + (f"; {100 * s.no_data_fraction:.0f}% of the box has no data (masked or flattened)"
+                    if s.no_data_fraction >= 0.001 else ""))
+        for warning in s.warnings:  # one WARNING line each (also in the report)
+            self.warn(f"class {result.number:03d}: {warning}")
 
     def class_measured(self, number: int, seconds: float, reference: float) -> None:
         """--joint: a class measured against its own reference (normalised later)."""

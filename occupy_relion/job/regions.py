@@ -57,6 +57,10 @@ def region_step(job: JobDirectory, options: JobOptions, input_kind: str,
         log.say(f" regions: not analysed ({reason})")
         remove_stale_region_files(job, set())
         return None
+    left_out = [number for number, m in measurements if not m.settings.measurability.measurable]
+    if left_out:
+        log.say(f" regions: class {', '.join(f'{n:03d}' for n in left_out)} not measurable: left out")
+        measurements = [(number, m) for number, m in measurements if number not in left_out]
     found = find_regions(job, measurements, grid, lowpass, options.region_parameters(), options.mask_parameters(),
                          options.threads, check, log.warn)
     if found is not None:

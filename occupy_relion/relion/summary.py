@@ -17,8 +17,9 @@ labels RELION knows (docs/relion.md §5), so its operators (``float=star_table_s
 ``_rlnEstimatedResolution``     from the model.star as RELION wrote it, Å (1/res, ``inf`` when no shell
                                 had signal); 0 when there is none, as RELION writes an unestimated one
 ``_rlnAverageValue``            classes: the class's completeness, the edge-free occupancy of the
-                                consensus molecule (−1 when it could not be measured); a region's
-                                table: the region's occupancy in the class
+                                consensus molecule (−1 when it could not be measured, and always for a
+                                class that is not measurable: pure noise); a region's table: the
+                                region's occupancy in the class
 ``_rlnMaskName``                the region's soft mask (``regionNNN_mask.mrc``)
 ==============================  ====================================================================
 
@@ -124,8 +125,9 @@ def general_table(
 
 
 #: per-class settings written as ``_occupy<Name>`` columns, in this order
-CLASS_SETTINGS = ("solvent_mean", "solvent_sd", "solvent_fraction", "solvent_region", "noise_floor",
-                  "noise_floor_source", "reference_value", "reference_position_angstrom")
+CLASS_SETTINGS = ("measurability", "solvent_mean", "solvent_sd", "solvent_fraction", "solvent_region",
+                  "no_data_fraction", "noise_floor", "noise_floor_source", "reference_value",
+                  "reference_position_angstrom")
 
 #: whole-molecule statistics of the scale (edges included), written as ``_occupyMolecule<Name>`` columns
 CLASS_STATISTICS = ("scale_mean", "scale_sd", "scale_median", "scale_p05", "scale_p95", "partial_fraction",
@@ -141,7 +143,10 @@ MEANINGS = {
     "occupyRegionOccupancy": "edge-free occupancy (0-1) of a region in a class, on the common reference "
                              "(table occupancy_regions; occupancy_regionNNN: as rlnAverageValue)",
     "occupyMoleculeScaleMean": "the class's own scale map over its whole molecule, edges included (the rim of "
-                               "density reads low): mean; likewise Sd, Median, P05, P95, PartialFraction, Voxels",
+                               "density reads low): mean; likewise Sd, Median, P05, P95, PartialFraction, Voxels; "
+                               "-1: the class is not measurable",
+    "occupyMeasurability": "measurable, or why not (not measurable: no molecule stands out of the noise); a class "
+                           "that is not measurable reads -1 everywhere and is never part of the regions",
 }
 
 
@@ -153,6 +158,8 @@ def class_row(result: ClassResult, completeness: ClassCompleteness | None = None
     """
     resolution = UNKNOWN_RESOLUTION if result.resolution is None else result.resolution
     outputs, statistics = result.outputs, result.statistics
+    if not result.measurable:  # pure noise: no number of it may look like a measurement
+        completeness = None
     measured = completeness is not None
     row = {
         "rlnClassNumber": int(result.number),
@@ -173,7 +180,8 @@ def class_row(result: ClassResult, completeness: ClassCompleteness | None = None
         if kind != "equalised":
             row["occupy" + camel(kind) + "Map"] = path
     for name in CLASS_STATISTICS:
-        row["occupyMolecule" + camel(name.removeprefix("molecule_"))] = getattr(statistics, name)
+        value = getattr(statistics, name) if result.measurable else NOT_MEASURED
+        row["occupyMolecule" + camel(name.removeprefix("molecule_"))] = value
     for name in CLASS_SETTINGS:
         row["occupy" + camel(name)] = getattr(result.settings, name)
     row["occupySeconds"] = round(float(result.seconds), 3)
