@@ -5,6 +5,10 @@ RELION calls ``occupy_relion --o External/job012/ --in_parts … [--LABEL VALUE]
 ``--LABEL``: every parameter of ours accepts that (it means "the default"; for the yes/no ones
 "yes").  Hyphenated spellings (``--scale-limit``) work too.  Unknown options are named in a
 warning, never fatal: the GUI makes typos in labels easy, and RELION never reads our exit code.
+
+Start-up is kept short (``--help`` in about 0.1 s): importing this module loads neither numpy nor the
+job; the job (and with it numpy, scipy, pandas, starfile) is imported when a command line has parsed,
+and the defaults the help text shows are looked up only when the help is printed.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ import argparse
 import math
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from .errors import InputError, JobAborted
-from .job import AbortCheck, JobOptions, command_line, fail_early, program_version, run_job
-from .relion import markers
+
+if TYPE_CHECKING:
+    from .job import AbortCheck, JobOptions
 
 _TRUE = {"", "yes", "y", "true", "t", "1", "on"}
 _FALSE = {"no", "n", "false", "f", "0", "off", "none"}
@@ -29,14 +35,54 @@ class _Parser(argparse.ArgumentParser):
         raise InputError(message)
 
 
+#: the defaults the help text names, as the help shows them.  The values are the core's (JobOptions'
+#: defaults); they are repeated here only because importing the core (numpy, scipy) would make
+#: ``--help`` take seconds.  tests/test_startup.py checks they are the same as JobOptions'.
+HELP_DEFAULTS = {"pivot": 0.5, "scale_limit": 0.05, "region_difference": 0.25}
+
+
+def _defaults() -> dict[str, object]:
+    """The defaults filled into the help texts."""
+    return dict(HELP_DEFAULTS)
+
+
+class _Help(argparse.Action):
+    """``-h/--help``: fill the defaults into the help texts (``{pivot}`` ...), print, exit."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102 (argparse API)
+        defaults = _defaults()
+        for action in parser._actions:  # noqa: SLF001 (argparse keeps its actions here)
+            if action.help and "{" in action.help:
+                action.help = action.help.format(**defaults)
+        parser.print_help()
+        parser.exit()
+
+
+class _Version(argparse.Action):
+    """``--version``: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):  # noqa: A002
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: D102 (argparse API)
+        from . import __version__
+
+        print(f"occupy_relion {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The option parser (RELION's flags, then ours)."""
     parser = _Parser(
         prog="occupy_relion",
         description="Local scale (relative occupancy) of every class of a RELION 3D classification, "
                     "as a RELION External job.  Also: occupy_relion install-scheme --help",
-        allow_abbrev=False,
+        allow_abbrev=False, add_help=False,
     )
+    parser.add_argument("-h", "--help", action=_Help, help="show this help message and exit")
 
     def add(name: str, *aliases: str, **kwargs) -> None:
         flags = []
@@ -62,9 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("amplify", metavar="GAMMA", nargs="?", help="equalisation power γ ≥ 1 (default inf: full equalisation)")
     add("attenuate", metavar="GAMMA", nargs="?", help="also write an attenuated map with power γ ≥ 1")
     add("sigmoid", metavar="GAMMA", nargs="?", help="also write a sigmoid-modified map with power γ ≥ 1")
-    add("pivot", metavar="SCALE", nargs="?", help=f"sigmoid pivot in (0, 1) (default {JobOptions.pivot})")
+    add("pivot", metavar="SCALE", nargs="?", help="sigmoid pivot in (0, 1) (default {pivot})")
     add("scale_limit", metavar="SCALE", nargs="?",
-        help=f"scales below this are treated as this (default {JobOptions.scale_limit})")
+        help="scales below this are treated as this (default {scale_limit})")
     # the GUI shows about 12 characters of a parameter's label: short aliases for the long names
     add("exclude_solvent", "no_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="flatten the solvent in the modified maps (bare flag = yes)")
@@ -75,11 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("mask_soft_edge", "mask_edge", metavar="ANGSTROM", nargs="?",
         help="region masks: raised-cosine soft edge this many Å wide (default 6, at least 2 pixels)")
     add("region_difference", metavar="OCCUPANCY", nargs="?",
-        help=f"least occupancy difference between classes (one map: below full) that makes a region "
-             f"(default {JobOptions.region_difference})")
+        help="least occupancy difference between classes (one map: below full) that makes a region "
+             "(default {region_difference})")
     add("relion_version", metavar="VERSION", nargs="?",
         help="write output node types for this RELION version (default: from default_pipeline.star)")
-    parser.add_argument("--version", action="version", version=f"occupy_relion {program_version()}")
+    parser.add_argument("--version", action=_Version, help="show the program's version number and exit")
     return parser
 
 
@@ -125,6 +171,8 @@ def parse_options(argv: list[str]) -> JobOptions:
     """JobOptions from a command line; raises InputError (naming the option) for bad values."""
     parser = build_parser()
     namespace, unknown = parser.parse_known_args(argv)
+    from .job import JobOptions, command_line  # the job's modules: only once the command line has parsed
+
     if not namespace.o:
         raise InputError("--o: the output (job) directory is missing, e.g. --o External/job012/")
     defaults = JobOptions  # the core's defaults (see JobOptions)
@@ -168,7 +216,7 @@ def _raise_abort(signum, frame):  # noqa: ARG001 (signal handler signature)
     raise JobAborted(f"signal {signal.Signals(signum).name}")
 
 
-def main(argv: list[str] | None = None, *, abort_check: AbortCheck = markers.check_abort) -> int:
+def main(argv: list[str] | None = None, *, abort_check: AbortCheck | None = None) -> int:
     """Entry point of the ``occupy_relion`` console script; returns the exit code.
 
     ``abort_check`` (given the job directory, raises JobAborted to stop) defaults to RELION's marker file.
@@ -183,14 +231,19 @@ def main(argv: list[str] | None = None, *, abort_check: AbortCheck = markers.che
     except SystemExit as done:  # --help, --version
         return int(done.code or 0) if not isinstance(done.code, str) else 1
     except InputError as error:
+        from .job import fail_early
+
         return fail_early(_output_dir_of(argv), str(error))
+    from .job import run_job
+    from .relion import markers
+
     previous = None
     try:
         previous = signal.signal(signal.SIGTERM, _raise_abort)
     except ValueError:  # not in the main thread (e.g. called from a test runner thread)
         previous = None
     try:
-        return run_job(options, abort_check=abort_check)
+        return run_job(options, abort_check=markers.check_abort if abort_check is None else abort_check)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

@@ -134,6 +134,16 @@ class JobLog:
         if estimate.short:
             self.warn(short_warning(estimate))
 
+    def parallel(self, classes: int, threads: int) -> None:
+        """How the classes share the threads (said only when several run at once)."""
+        if classes > 1:
+            self.say(f" classes: {classes} at a time, {max(1, threads // classes)} "
+                     f"thread{'s' if threads // classes > 1 else ''} each")
+
+    def report_page(self, page: str) -> None:
+        """A page of logfile.pdf drawn (by the report's background process)."""
+        self.say(f" report: {page} drawn")
+
     def class_done(self, result: ClassResult, first: bool) -> None:
         """One line per class (after the settings every class shares, with the first)."""
         s, st = result.settings, result.statistics

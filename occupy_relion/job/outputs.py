@@ -276,14 +276,16 @@ def write_occupancy(job: JobDirectory, options: JobOptions, run: RunDescription,
 
 
 def write_report(job: JobDirectory, run: RunDescription, results: list[ClassResult],
-                 warn: Callable[[str], None], regions: RegionsResult | None = None) -> list[str]:
+                 warn: Callable[[str], None], regions: RegionsResult | None = None,
+                 draw: Callable[..., list[Path]] | None = None) -> list[str]:
     """logfile.pdf and occupy.cxc, drawn into the staging area once the maps are published (the
     script names them); a failure is a warning (the maps are the job's result): what it wrote is
-    removed.  Returns their names (project-relative)."""
+    removed.  Returns their names (project-relative).  ``draw``: what writes them (default
+    ``report.write_report``; the job passes its background report's)."""
     from ..report import write_report as write_files
 
     try:
-        paths = write_files(job.path, run, results, regions=regions, into=job.staging)
+        paths = (draw or write_files)(job.path, run, results, regions=regions, into=job.staging)
     except JobAborted:
         raise
     except Exception as error:  # the report is a bonus: never fail the job for it

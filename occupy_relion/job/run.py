@@ -28,6 +28,9 @@ from ..relion import markers
 from ..relion.inputs import ClassInput, Inputs, load_inputs
 from ..relion.lock import JobLock
 from ..relion.version import detect_version
+from ..report.background import BackgroundReport, PagePlan
+from ..report.background import start as start_background_report
+from ..result import ClassResult, RegionsResult, RunDescription
 from .checks import InputInJobDirectory, check_inputs_outside, check_lowpass, job_name_problem
 from .classes import ClassWork, listed_reason
 from .grid import check_grid, map_unit, read_mask
@@ -44,8 +47,8 @@ from .outputs import (
     write_occupancy,
     write_report,
 )
-from .passes import jointly, one_by_one
-from .regions import region_step
+from .passes import classes_at_once, jointly, one_by_one
+from .regions import region_step, skip_reason
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -80,22 +83,28 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     log.memory(estimate)
     work = ClassWork(grid.pixel_size, scale, modify, mask, options.threads, check,
                      unit=map_unit(active[0].map_path))  # the maps' unit: see grid.map_unit
+    parallel = classes_at_once(options.threads, len(active), estimate)
+    log.parallel(parallel, options.threads)
+    plan = PagePlan(regions=skip_reason(inputs.kind, options.mode) is None,
+                    classes=tuple(c.number for c in active), joint=options.joint)
+    with _background_report(job, plan, log) as drawer:
+        passes = jointly if options.joint else one_by_one
+        results, empty, reference, measurements = passes(job, active, work, log, drawer.add if drawer else None,
+                                                         parallel)
+        if not results:
+            raise _nothing_to_analyse(inputs)
+        skipped = sorted(skipped + empty)
+        check()
+        regions = region_step(job, options, inputs.kind, measurements, grid, results[0].settings.lowpass_angstrom,
+                              check, log)
+        del measurements
 
-    results, empty, reference, measurements = (jointly if options.joint else one_by_one)(job, active, work, log)
-    if not results:
-        raise _nothing_to_analyse(inputs)
-    skipped = sorted(skipped + empty)
-    check()
-    regions = region_step(job, options, inputs.kind, measurements, grid, results[0].settings.lowpass_angstrom,
-                          check, log)
-    del measurements
-
-    run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
-    summary = write_occupancy(job, options, run, inputs, results, skipped, regions)
-    check()
-    published = publish(job)  # every map and table of the run, moved to its final name at once
-    log.wrote([summary])
-    report = write_report(job, run, results, log.warn, regions)
+        run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
+        summary = write_occupancy(job, options, run, inputs, results, skipped, regions)
+        check()
+        published = publish(job)  # every map and table of the run, moved to its final name at once
+        log.wrote([summary])
+        report = write_report(job, run, results, log.warn, regions, _drawing(drawer, log, check))
     publish(job, published)
     log.wrote(report)
     check()
@@ -103,6 +112,46 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     markers.mark_success(job.path)
     log.done(len(results), skipped, time.perf_counter() - started)
     return EXIT_OK
+
+
+@contextmanager
+def _background_report(job: JobDirectory, plan: PagePlan, log: JobLog) -> Iterator[_Drawer | None]:
+    """The report's child process for the run (None: the report is drawn at the end, in the job); it
+    is ended however the run ends."""
+    drawer = start_background_report(job.path, plan, log.warn)
+    if drawer is None:
+        yield None
+        return
+    try:
+        yield _Drawer(drawer, log)
+    finally:
+        drawer.close()
+
+
+class _Drawer:
+    """The job's side of the background report: sends finished classes, logs the pages drawn."""
+
+    def __init__(self, report: BackgroundReport, log: JobLog):
+        self.report, self.log = report, log
+
+    def add(self, result: ClassResult) -> None:
+        self.report.add(result)
+        for page in self.report.pages_drawn():
+            self.log.report_page(page)
+
+
+def _drawing(drawer: _Drawer | None, log: JobLog, check: Callable[[], None]) -> Callable[..., list[Path]] | None:
+    """How outputs.write_report gets the report: from the background child (None: drawn here)."""
+    if drawer is None:
+        return None
+
+    def draw(job_dir: Path, run: RunDescription, results: list[ClassResult], *, regions: RegionsResult | None,
+             into: Path) -> list[Path]:
+        del job_dir  # the child knows it
+        log.say(" report: drawing logfile.pdf")
+        return drawer.report.finish(run, results, regions, into, log.report_page, check)
+
+    return draw
 
 
 def _listed_classes(inputs: Inputs, log: JobLog) -> tuple[list[ClassInput], list[int]]:
