@@ -6,10 +6,10 @@ fall-off that never reaches a constant) or padded.  None of these voxels is solv
 shape the solvent model, the noise floor or the confidence, and the modified maps leave them as they are.
 
 They are found from the local spread of the map (its standard deviation over a cube about one
-low-pass length wide, on the working grid): solvent noise has a typical spread (the mode of the
-spread's log-histogram: the most common texture of the box), the molecule more, and masked voxels
-far less.  Voxels sharing one exact value over a sizeable part of the box are no data whatever their
-neighbourhood.  Nothing depends on the map's intensity or offset, or on how much of the box is empty.
+low-pass length wide, on the working grid): solvent noise has a typical spread (:func:`typical_spread`),
+the molecule more, and masked voxels far less.  Voxels sharing one exact value over a sizeable part
+of the box are no data whatever their neighbourhood.  Nothing depends on the map's intensity or
+offset, or on how much of the box is empty.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import binary_opening, uniform_filter
 
 from . import filters
 
@@ -69,9 +69,8 @@ def local_spread(grid: np.ndarray, size: int) -> np.ndarray:
     return np.sqrt(np.maximum(square, 0, out=square), out=square)
 
 
-def typical_spread(spread: np.ndarray) -> float:
-    """Mode of the log-histogram of the positive spreads: the most common texture of the box."""
-    values = spread[spread > 0]
+def _log_mode(values: np.ndarray) -> float:
+    """Mode of the log-histogram of positive ``values`` (0.02-decade bins, lightly smoothed)."""
     if values.size < 100:
         return float(values.max()) if values.size else 0.0
     if values.size > 2_000_000:
@@ -80,11 +79,26 @@ def typical_spread(spread: np.ndarray) -> float:
     low, high = np.percentile(logs, [0.5, 99.5])
     if not high > low:
         return float(10 ** low)
-    bins = max(20, int(np.ceil((high - low) / 0.02)))  # 0.02 decade bins
+    bins = max(20, int(np.ceil((high - low) / 0.02)))
     counts, edges = np.histogram(logs, bins=bins, range=(low, high))
     smooth = np.convolve(counts, np.ones(7) / 7, mode="same")
     peak = int(np.argmax(smooth))
     return float(10 ** (0.5 * (edges[peak] + edges[peak + 1])))
+
+
+def typical_spread(spread: np.ndarray) -> float:
+    """The spread of the box's solvent noise: the smaller of the mode of every positive spread (the most
+    common texture) and the mode of the quieter half of the spreads that are not far below it.
+
+    The first is the noise in a box with plenty of solvent, however much of it is masked; in a tight
+    crop that is mostly molecule it is the molecule's texture, and the second finds the quiet parts.
+    """
+    values = spread[spread > 0]
+    first = _log_mode(values)
+    rest = values[values >= NO_DATA_SPREAD * first]
+    if rest.size == 0:
+        return first
+    return min(first, _log_mode(rest[rest <= np.median(rest)]))
 
 
 def find_no_data(
@@ -105,14 +119,18 @@ def find_no_data(
     spacing = float(np.mean(np.asarray(volume.shape) * pixel_size / np.asarray(work_shape)))
     size = max(3, int(round(lowpass / spacing)) | 1)
     spread = local_spread(grid, size)
+    flat = None
     if constant is not None:
         flat = volume == np.float32(constant)
         if not same:
             flat = filters.resample_lowpass(flat.astype(np.float32), pixel_size, work_shape, None, threads) > 0.5
         spread[flat] = 0
-        del flat
     typical = typical_spread(spread)
-    no_data = spread < np.float32(NO_DATA_SPREAD * typical)
+    # a masked region is an extended one: a quiet spot a few voxels across (in a box that is all
+    # molecule) is not, so only what a 3-voxel cube fits into counts
+    no_data = binary_opening(spread < np.float32(NO_DATA_SPREAD * typical), np.ones((3, 3, 3), bool))
+    if flat is not None:
+        no_data |= flat
     return NoData(no_data, constant, typical)
 
 
