@@ -134,13 +134,8 @@ def find_no_data(
     return NoData(no_data, constant, typical)
 
 
-def filled(volume: np.ndarray, no_data: NoData, value: float, threads: int = 1) -> np.ndarray:
-    """A copy of ``volume`` with its no-data voxels (full size, as :func:`full_size_rows`) set to ``value``.
-
-    Low-passed, a masked region at another level than the solvent would smear a step into the data
-    beside it (a halo of false confidence); filled with the solvent mean it has no edge at all.
-    """
-    out = np.array(volume, dtype=np.float32)
+def _set_rows(target: np.ndarray, volume: np.ndarray, no_data: NoData, value: float, threads: int) -> None:
+    """Set ``target`` (full size) to ``value`` on the full-size no-data voxels of ``volume``, slab by slab."""
     grid = no_data.grid.astype(np.float32)
     fill = np.float32(value)
 
@@ -148,11 +143,27 @@ def filled(volume: np.ndarray, no_data: NoData, value: float, threads: int = 1) 
         interpolator = filters.RowInterpolator(grid, volume.shape)
         for start in range(rows.start, rows.stop, 8):
             stop = min(start + 8, rows.stop)
-            slab = out[start:stop]
-            slab[full_size_rows(no_data, slab, interpolator.rows(start, stop))] = fill
+            gate = full_size_rows(no_data, volume[start:stop], interpolator.rows(start, stop))
+            target[start:stop][gate] = fill
 
     filters.run_in_slabs(work, volume.shape[0], threads)
+
+
+def filled(volume: np.ndarray, no_data: NoData, value: float, threads: int = 1) -> np.ndarray:
+    """A copy of ``volume`` with its no-data voxels (full size, as :func:`full_size_rows`) set to ``value``.
+
+    Low-passed, a masked region at another level than the solvent would smear a step into the data
+    beside it (a halo of false confidence); filled with the solvent mean it has no edge at all.
+    """
+    out = np.array(volume, dtype=np.float32)
+    _set_rows(out, volume, no_data, value, threads)
     return out
+
+
+def zero_where_no_data(target: np.ndarray, volume: np.ndarray, no_data: NoData | None, threads: int = 1) -> None:
+    """Set ``target`` (full size, e.g. a solvent weight) to 0 on the no-data voxels of ``volume``, in place."""
+    if no_data is not None and no_data.any:
+        _set_rows(target, volume, no_data, 0.0, threads)
 
 
 def full_size_rows(no_data: NoData, volume_rows: np.ndarray, grid_rows: np.ndarray) -> np.ndarray:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from occupy_relion.core import ModifyParameters, estimate_scale, measure, modify_map, normalise
+from occupy_relion.core import (
+    ModifyParameters,
+    ScaleParameters,
+    estimate_scale,
+    measure,
+    modify_map,
+    normalise,
+    solvent_like_noise,
+)
 from occupy_relion.core.nodata import NO_DATA_SPREAD, find_no_data, flat_value, local_spread, typical_spread
 
 from .conftest import MODERATE_NOISE, _make, soft_edge
@@ -150,3 +158,24 @@ def test_the_spread_threshold_is_below_real_noise(emd5168):
     assert not found.any
     spread = local_spread(volume, 5)
     assert np.percentile(spread, 1) > 2 * NO_DATA_SPREAD * found.spread
+
+
+@pytest.mark.parametrize("mode", ["occupancy", "resolution"])
+def test_every_modified_map_keeps_flattened_voxels_exactly(relion_class, mode):
+    name, volume, pixel = relion_class
+    flat = volume == 0
+    estimate = estimate_scale(volume, pixel, ScaleParameters(mode=mode))
+    assert np.percentile(estimate.confidence[flat], 99) <= CONFIDENCE_P99, name
+    modified = modify_map(volume, estimate, pixel, ModifyParameters(attenuate=2.0, sigmoid=3.0, exclude_solvent=True))
+    for kind, out in modified.items():
+        np.testing.assert_array_equal(out[flat], volume[flat], err_msg=f"{name} {kind}")
+
+
+def test_solvent_like_noise_has_the_level_of_the_real_noise_not_of_the_mask(masked_5168, emd5168):
+    """The attenuated and sigmoid maps fill removed density with noise of the solvent's level: masked
+    voxels (a zero-level 'solvent') must not lower it.  (It may rise: the noise left inside these masks is
+    the stronger noise near EMD-5168's filament.)"""
+    name, volume, pixel, _ = masked_5168
+    plain = solvent_like_noise(emd5168[0], estimate_scale(*emd5168), pixel)
+    masked = solvent_like_noise(volume, estimate_scale(volume, pixel), pixel)
+    assert masked.std() >= 0.8 * plain.std(), name
