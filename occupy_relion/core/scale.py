@@ -391,6 +391,7 @@ def measure(
     kernel_voxels = filters.ball_voxel_count(p.kernel_radius, spacing)
 
     # noise floor: what the local maximum reads where there is only solvent
+    little_solvent = ""
     if noise is not None:
         noise = check_map(noise, "noise map")
         if p.mode == "occupancy":
@@ -404,12 +405,23 @@ def measure(
             if near.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
                 near = filters.upsample_linear(near.astype(np.float32), volume.shape, threads) > 0.001
             solvent_voxels &= ~_dilate(near, int(np.ceil(p.kernel_radius / min(spacing))))
-        if np.count_nonzero(solvent_voxels) >= _MIN_SOLVENT_VOXELS:
+        far = np.count_nonzero(solvent_voxels)
+        if far >= _MIN_SOLVENT_VOXELS:
             floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
         else:
             unit = _simulated_floor(p.kernel_radius, spacing, p.lowpass if p.mode == "occupancy" else None)
-            sd = solvent.sd if p.mode == "occupancy" else float(np.std(volume[volume < solvent.mean])) * 1.66
+            if p.mode == "occupancy":
+                sd = solvent.sd
+            else:
+                below = volume < solvent.mean
+                if no_data.constant is not None:  # flattened voxels are no noise
+                    below &= volume != np.float32(no_data.constant)
+                sd = float(np.std(volume[below])) * 1.66 if below.any() else solvent.sd
             floor, floor_source = unit * sd, "simulated noise"
+            little_solvent = (
+                f"little solvent: only {far * float(np.prod(spacing)):.0f} Å³ of the box lies more than "
+                f"{p.kernel_radius + p.lowpass:.0f} Å from the molecule, so the noise floor is simulated and weak "
+                "density may have been taken for solvent (the molecule reads smaller); a looser box is safer")
     floor = max(floor, 0.0)
     statistic = _remove_noise_floor(statistic, floor, NOISE_BIAS_DECAY[p.mode], threads)
     tau = tau_for(kernel_voxels)
@@ -435,7 +447,8 @@ def measure(
         reference_position_angstrom=position,
         no_data_fraction=no_data.fraction,
         measurability=measurability,
-        warnings=tuple(_warnings(solvent, not_measurable)),
+        warnings=tuple(_warnings(solvent, not_measurable) + ([little_solvent] if little_solvent and
+                                                               measurability.measurable else [])),
     )
     return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings, no_data)
 

@@ -252,6 +252,9 @@ def test_a_tight_crop_with_little_solvent_still_gets_a_result(emd5168, full_5168
     both = in_crop & in_full
     assert both.sum() > 0.3 * in_full.sum()
     assert np.median(estimate.scale[both]) == pytest.approx(np.median(full_5168.scale[window][both]), abs=0.05)
+    # the 49 Å box has no solvent far from the filament: a warning says so (the full box has none)
+    assert any(w.startswith("little solvent") for w in estimate.settings.warnings) == (half == 14)
+    assert full_5168.settings.warnings == ()
 
 
 def test_joint_reference_ignores_maps_that_are_not_measurable(moderate_map):
