@@ -128,7 +128,9 @@ def find_no_data(
     typical = typical_spread(spread)
     # a masked region is an extended one: a quiet spot a few voxels across (in a box that is all
     # molecule) is not, so only what a 3-voxel cube fits into counts
-    no_data = binary_opening(spread < np.float32(NO_DATA_SPREAD * typical), np.ones((3, 3, 3), bool))
+    no_data = spread < np.float32(NO_DATA_SPREAD * typical)
+    if no_data.any():
+        no_data = binary_opening(no_data, np.ones((3, 3, 3), bool))
     if flat is not None:
         no_data |= flat
     return NoData(no_data, constant, typical)
