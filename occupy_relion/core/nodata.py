@@ -50,13 +50,24 @@ class NoData:
 
 
 def flat_value(volume: np.ndarray) -> float | None:
-    """The one exact value shared by more than :data:`FLAT_SHARE` of the box (flattened solvent,
-    zero padding), or None.  Looks at an evenly strided sample: no full-size comparison is made."""
+    """The one exact value shared by more than :data:`FLAT_SHARE` of the box in a connected block
+    (flattened solvent, zero padding), or None.
+
+    The most common value of an evenly strided sample is the candidate; it counts only when most of
+    its voxels have it in their neighbour along some axis too, so the commonest level of a quantised map
+    (8-bit data: scattered through the solvent) is not taken for a masked region.
+    """
     sample = volume.reshape(-1)[:: max(1, volume.size // 200_000)]
     values, counts = np.unique(sample, return_counts=True)
     if counts.max() <= FLAT_SHARE * sample.size:
         return None
-    return float(values[np.argmax(counts)])
+    value = values[np.argmax(counts)]
+    flat = volume == value
+    pairs = max(np.count_nonzero(flat[1:] & flat[:-1]), np.count_nonzero(flat[:, 1:] & flat[:, :-1]),
+                np.count_nonzero(flat[..., 1:] & flat[..., :-1]))
+    if pairs <= 0.5 * np.count_nonzero(flat):
+        return None
+    return float(value)
 
 
 def local_spread(grid: np.ndarray, size: int) -> np.ndarray:

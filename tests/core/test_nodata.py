@@ -38,6 +38,19 @@ def test_flat_value_needs_a_sizeable_share_of_one_exact_value():
     assert flat_value(volume) == 0.25
 
 
+def test_the_commonest_level_of_a_quantised_map_is_not_flattened_solvent(relion_class):
+    """8-bit-like data: every value is shared by many scattered voxels; only a connected block counts."""
+    _, volume, pixel = relion_class
+    data = volume != 0
+    sd = float(volume[data].std())
+    quantised = np.round(np.random.default_rng(4).normal(0, sd, volume.shape) / (0.2 * sd)).astype(np.float32)
+    assert flat_value(quantised) is None
+    found = find_no_data(quantised, pixel, (85, 85, 85), 10.5)
+    assert found.constant is None and not found.any
+    masked = np.where(data, quantised, np.float32(0))  # the same with RELION's flattened corners
+    assert flat_value(masked) == 0
+
+
 def test_local_spread_is_the_noise_sd_and_zero_where_constant():
     rng = np.random.default_rng(1)
     volume = rng.normal(0, 2.0, (40, 40, 40)).astype(np.float32)
