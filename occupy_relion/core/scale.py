@@ -369,9 +369,10 @@ def measure(
     no_data = find_no_data(volume, pixel_size, work_shape, p.lowpass, threads)
     region, region_name = _solvent_region(lowpassed, no_data, pixel_size, mask, threads)
     solvent = fit_solvent(lowpassed, region, region_name)
-    if no_data.any:  # again with the no-data voxels at the solvent mean: no step smeared into the data
-        lowpassed = filters.resample_lowpass(filled(volume, no_data, solvent.mean, threads), pixel_size,
-                                             work_shape, p.lowpass, threads)
+    source = None  # the map with its no-data voxels at the solvent mean (when it has any)
+    if no_data.any:  # again from there: no step smeared into the data
+        source = filled(volume, no_data, solvent.mean, threads)
+        lowpassed = filters.resample_lowpass(source, pixel_size, work_shape, p.lowpass, threads)
         solvent = fit_solvent(lowpassed, region, region_name)
         check()
     conf = confidence(lowpassed, solvent, threads)
@@ -380,13 +381,19 @@ def measure(
     check()
 
     if p.mode == "occupancy":
+        source = None  # not needed any more
         stat_grid, spacing = lowpassed, work_spacing
         stat_grid -= np.float32(solvent.mean)
     else:
-        stat_grid, spacing = volume - np.float32(solvent.mean), (pixel_size,) * 3
+        if source is None:
+            stat_grid = volume - np.float32(solvent.mean)
+        else:  # the filled copy is ours: centred in place (no data reads 0, not its offset from the mean)
+            stat_grid = source
+            stat_grid -= np.float32(solvent.mean)
+        spacing = (pixel_size,) * 3
         conf = filters.upsample_linear(conf, volume.shape, threads)  # keep both on one grid
     statistic = filters.ball_maximum(stat_grid, p.kernel_radius, spacing, threads, check)
-    del stat_grid, lowpassed
+    del stat_grid, lowpassed, source
     check()
     kernel_voxels = filters.ball_voxel_count(p.kernel_radius, spacing)
 

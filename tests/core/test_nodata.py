@@ -110,8 +110,11 @@ def test_flattened_confidence_does_not_depend_on_the_side_of_the_solvent_mean(re
     moved = volume.copy()
     sd = float(volume[~flat].std())
     moved[flat] = np.float32(sign * 0.5 * sd)  # the flattened value on either side of the solvent
-    estimate = estimate_scale(moved, pixel)
-    assert np.percentile(estimate.confidence[flat], 99) <= CONFIDENCE_P99, (name, sign)
+    deep = np.sqrt(((np.indices(volume.shape) - 32) ** 2).sum(axis=0)) > 34  # well away from the data
+    for mode in ("occupancy", "resolution"):
+        estimate = estimate_scale(moved, pixel, ScaleParameters(mode=mode))
+        assert np.percentile(estimate.confidence[flat], 99) <= CONFIDENCE_P99, (name, sign, mode)
+        assert np.percentile(estimate.scale[deep], 99) < 0.01, (name, sign, mode)  # no data reads no density
 
 
 def test_empty_space_around_a_class_does_not_change_its_confidence(relion_class):
