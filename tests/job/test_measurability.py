@@ -39,3 +39,18 @@ def test_a_noise_class_reads_not_measurable_and_is_never_chosen(synthetic_projec
     if regions is not None and len(regions):
         assert 2 not in set(regions["rlnClassNumber"])
     assert "regions: class 002 not measurable: left out" in out
+
+
+@pytest.mark.usefixtures("quick_report")
+def test_a_lone_noise_map_succeeds_with_a_warning_and_reads_not_measurable(tmp_path, in_project, capsys):
+    """The issue's white-noise map 'succeeded silently with median scale 1.00 and _rlnAverageValue 1'."""
+    project = in_project(tmp_path)
+    noise = np.random.default_rng(5).standard_normal((48, 48, 48)).astype(np.float32)
+    write_mrc(project / "noise.mrc", noise, 2.0)
+    code, out, err = run(project, "--in_3dref", "noise.mrc", capsys=capsys)
+    assert code == 0, err
+    assert "WARNING: class 001: not measurable" in out and "not measurable" in err
+    _, classes = read_summary(project / JOB / "occupancy.star")
+    row = classes.iloc[0]
+    assert row["rlnAverageValue"] == NOT_MEASURED and row["occupyMoleculeScaleMedian"] == NOT_MEASURED
+    assert row["occupyMeasurability"] == Measurability.NO_MOLECULE.value
