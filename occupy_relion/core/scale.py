@@ -202,6 +202,15 @@ def _dilate(region: np.ndarray, voxels: int) -> np.ndarray:
     return grown.view(bool)
 
 
+def _near_no_data(no_data: NoData, shape: Sequence[int], radius: float, spacing: Sequence[float],
+                  threads: int) -> np.ndarray:
+    """Voxels of a grid of ``shape`` (working or full size) whose ball of ``radius`` Å reaches no data."""
+    near = no_data.grid
+    if tuple(near.shape) != tuple(shape):  # resolution mode: the statistic is full size
+        near = filters.upsample_linear(near.astype(np.float32), shape, threads) > 0.001
+    return _dilate(near, int(np.ceil(radius / min(spacing))))
+
+
 def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float]) -> np.ndarray:
     """Voxels more than ``distance`` Å (per axis) from any voxel of confidence ≥ 0.5.
 
@@ -404,14 +413,15 @@ def measure(
         if p.mode == "occupancy":
             noise = filters.resample_lowpass(noise, pixel_size, work_shape, p.lowpass, threads)
         noise_stat = filters.ball_maximum(noise - np.float32(noise.mean()), p.kernel_radius, spacing, threads)
+        if no_data.any:  # where the map has no data the halves agree (both masked): no noise to measure
+            with_data = ~_near_no_data(no_data, noise_stat.shape, p.kernel_radius, spacing, threads)
+            if np.count_nonzero(with_data) >= _MIN_SOLVENT_VOXELS:
+                noise_stat = noise_stat[with_data]
         floor, floor_source = float(np.median(noise_stat)), "noise map"
     else:
         solvent_voxels = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing)
         if no_data.any:  # no ball that reaches a voxel without data measures the floor
-            near = no_data.grid
-            if near.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
-                near = filters.upsample_linear(near.astype(np.float32), volume.shape, threads) > 0.001
-            solvent_voxels &= ~_dilate(near, int(np.ceil(p.kernel_radius / min(spacing))))
+            solvent_voxels &= ~_near_no_data(no_data, solvent_voxels.shape, p.kernel_radius, spacing, threads)
         far = np.count_nonzero(solvent_voxels)
         if far >= _MIN_SOLVENT_VOXELS:
             floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"

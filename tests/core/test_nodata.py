@@ -243,3 +243,15 @@ def test_a_tight_envelope_mask_keeps_the_relative_occupancy(extend):
     assert np.percentile(masked.confidence[outside], 99) <= CONFIDENCE_P99
     equalised = modify_map(masked_map, masked, 1.0)["equalised"]
     assert equalised[outside].std() <= SD_RATIO * masked_map[outside].std()
+
+
+def test_masked_half_maps_leave_the_masked_region_out_of_the_noise_floor(moderate_map):
+    """Masked halves agree where both are zero: their difference there is no noise and must not pull
+    the floor (a median local maximum of the noise map) down."""
+    volume, _, labels = moderate_map
+    noise = synthetic.correlated_noise(volume.shape, 1.0, float(np.std(volume[labels == 0])), seed=11)
+    r = np.sqrt(((np.indices(volume.shape) - 63.5) ** 2).sum(axis=0))
+    mask = soft_edge(r, 50, 6)
+    plain = measure(volume, 1.0, noise=noise).settings.noise_floor
+    masked = measure(volume * mask, 1.0, noise=noise * mask).settings.noise_floor
+    assert masked == pytest.approx(plain, rel=0.1)
