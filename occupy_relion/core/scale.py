@@ -8,6 +8,10 @@ fixed size in Å, anywhere in the box (the typical value of the best-occupied re
 density reads close to 1; the published method's τ-quantile is available as an option).  Everything is defined in Å, so a particle gives the same
 numbers at another pixel size or in a bigger box.
 
+Voxels without data (flattened, masked out, zero-padded: :mod:`.nodata`) are filled with the solvent
+mean before the low-pass, left out of the solvent fit and the noise floor, and get confidence 0.  A map
+with less molecule than a ball of the low-pass radius is not measurable (:class:`Measurability`).
+
 Occupancy mode runs on a working grid of ``lowpass / 4`` Å: the low-passed map is band-limited, so it
 is held exactly there, and the scale (smooth at the low-pass) is interpolated back to full size.
 """
