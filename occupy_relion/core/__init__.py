@@ -16,6 +16,7 @@ import numpy as np
 
 from .halves import half_map_mean, half_map_noise
 from .modify import DEFAULT_SCALE_LIMIT, amplify, attenuate, sigmoid
+from .nodata import zero_where_no_data
 from .scale import (
     MODES,
     MapError,
@@ -72,8 +73,9 @@ class ModifyParameters:
 def solvent_like_noise(
     volume: np.ndarray, estimate: ScaleEstimate, pixel_size: float, seed: int = 0, threads: int = 1
 ) -> np.ndarray:
-    """Reproducible noise with the spectrum and level of the map's own solvent."""
+    """Reproducible noise with the spectrum and level of the map's own solvent (no-data voxels left out)."""
     weight = 1 - estimate.confidence
+    zero_where_no_data(weight, volume, estimate.no_data, threads)
     freqs, amplitude, sd = solvent_spectrum(volume, weight, pixel_size, threads)
     del weight  # a full-size map: freed before the noise (another one) is made
     return solvent_noise(volume.shape, pixel_size, freqs, amplitude, sd, seed, threads)

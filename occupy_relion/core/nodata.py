@@ -6,10 +6,10 @@ fall-off that never reaches a constant) or padded.  None of these voxels is solv
 shape the solvent model, the noise floor or the confidence, and the modified maps leave them as they are.
 
 They are found from the local spread of the map (its standard deviation over a cube about one
-low-pass length wide, on the working grid): solvent noise has a typical spread (the mode of the
-spread's log-histogram: the most common texture of the box), the molecule more, and masked voxels
-far less.  Voxels sharing one exact value over a sizeable part of the box are no data whatever their
-neighbourhood.  Nothing depends on the map's intensity or offset, or on how much of the box is empty.
+low-pass length wide, on the working grid): solvent noise has a typical spread (:func:`typical_spread`),
+the molecule more, and masked voxels far less.  Voxels sharing one exact value over a sizeable part
+of the box are no data whatever their neighbourhood.  Nothing depends on the map's intensity or
+offset, or on how much of the box is empty.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter
+from scipy.ndimage import binary_opening, uniform_filter
 
 from . import filters
 
@@ -50,13 +50,27 @@ class NoData:
 
 
 def flat_value(volume: np.ndarray) -> float | None:
-    """The one exact value shared by more than :data:`FLAT_SHARE` of the box (flattened solvent,
-    zero padding), or None.  Looks at an evenly strided sample: no full-size comparison is made."""
+    """The one exact value shared by more than :data:`FLAT_SHARE` of the box in a connected block
+    (flattened solvent, zero padding), or None.
+
+    The most common value of an evenly strided sample is the candidate; it counts only when, in a few
+    planes across one of the axes, most of its voxels have it in an in-plane neighbour too, so the
+    commonest level of a quantised map (8-bit data: scattered through the solvent) is not taken for a
+    masked region.
+    """
     sample = volume.reshape(-1)[:: max(1, volume.size // 200_000)]
     values, counts = np.unique(sample, return_counts=True)
     if counts.max() <= FLAT_SHARE * sample.size:
         return None
-    return float(values[np.argmax(counts)])
+    value = values[np.argmax(counts)]
+    for axis in range(3):  # a few planes across each axis are enough (no full-size comparison)
+        step = max(1, volume.shape[axis] // 8)
+        planes = np.moveaxis(volume, axis, 0)[::step] == value
+        pairs = max(np.count_nonzero(planes[:, 1:] & planes[:, :-1]),
+                    np.count_nonzero(planes[:, :, 1:] & planes[:, :, :-1]))
+        if pairs > 0.5 * np.count_nonzero(planes):
+            return float(value)
+    return None
 
 
 def local_spread(grid: np.ndarray, size: int) -> np.ndarray:
@@ -69,9 +83,8 @@ def local_spread(grid: np.ndarray, size: int) -> np.ndarray:
     return np.sqrt(np.maximum(square, 0, out=square), out=square)
 
 
-def typical_spread(spread: np.ndarray) -> float:
-    """Mode of the log-histogram of the positive spreads: the most common texture of the box."""
-    values = spread[spread > 0]
+def _log_mode(values: np.ndarray) -> float:
+    """Mode of the log-histogram of positive ``values`` (0.02-decade bins, lightly smoothed)."""
     if values.size < 100:
         return float(values.max()) if values.size else 0.0
     if values.size > 2_000_000:
@@ -80,11 +93,26 @@ def typical_spread(spread: np.ndarray) -> float:
     low, high = np.percentile(logs, [0.5, 99.5])
     if not high > low:
         return float(10 ** low)
-    bins = max(20, int(np.ceil((high - low) / 0.02)))  # 0.02 decade bins
+    bins = max(20, int(np.ceil((high - low) / 0.02)))
     counts, edges = np.histogram(logs, bins=bins, range=(low, high))
     smooth = np.convolve(counts, np.ones(7) / 7, mode="same")
     peak = int(np.argmax(smooth))
     return float(10 ** (0.5 * (edges[peak] + edges[peak + 1])))
+
+
+def typical_spread(spread: np.ndarray) -> float:
+    """The spread of the box's solvent noise: the smaller of the mode of every positive spread (the most
+    common texture) and the mode of the quieter half of the spreads that are not far below it.
+
+    The first is the noise in a box with plenty of solvent, however much of it is masked; in a tight
+    crop that is mostly molecule it is the molecule's texture, and the second finds the quiet parts.
+    """
+    values = spread[spread > 0]
+    first = _log_mode(values)
+    rest = values[values >= NO_DATA_SPREAD * first]
+    if rest.size == 0:
+        return first
+    return min(first, _log_mode(rest[rest <= np.median(rest)]))
 
 
 def find_no_data(
@@ -105,15 +133,36 @@ def find_no_data(
     spacing = float(np.mean(np.asarray(volume.shape) * pixel_size / np.asarray(work_shape)))
     size = max(3, int(round(lowpass / spacing)) | 1)
     spread = local_spread(grid, size)
+    flat = None
     if constant is not None:
         flat = volume == np.float32(constant)
         if not same:
             flat = filters.resample_lowpass(flat.astype(np.float32), pixel_size, work_shape, None, threads) > 0.5
         spread[flat] = 0
-        del flat
     typical = typical_spread(spread)
+    # a masked region is an extended one: a quiet spot a few voxels across (in a box that is all
+    # molecule) is not, so only what a 3-voxel cube fits into counts
     no_data = spread < np.float32(NO_DATA_SPREAD * typical)
+    if no_data.any():
+        no_data = binary_opening(no_data, np.ones((3, 3, 3), bool))
+    if flat is not None:
+        no_data |= flat
     return NoData(no_data, constant, typical)
+
+
+def _set_rows(target: np.ndarray, volume: np.ndarray, no_data: NoData, value: float, threads: int) -> None:
+    """Set ``target`` (full size) to ``value`` on the full-size no-data voxels of ``volume``, slab by slab."""
+    grid = no_data.grid.astype(np.float32)
+    fill = np.float32(value)
+
+    def work(rows: range) -> None:
+        interpolator = filters.RowInterpolator(grid, volume.shape)
+        for start in range(rows.start, rows.stop, 8):
+            stop = min(start + 8, rows.stop)
+            gate = full_size_rows(no_data, volume[start:stop], interpolator.rows(start, stop))
+            target[start:stop][gate] = fill
+
+    filters.run_in_slabs(work, volume.shape[0], threads)
 
 
 def filled(volume: np.ndarray, no_data: NoData, value: float, threads: int = 1) -> np.ndarray:
@@ -123,18 +172,14 @@ def filled(volume: np.ndarray, no_data: NoData, value: float, threads: int = 1) 
     beside it (a halo of false confidence); filled with the solvent mean it has no edge at all.
     """
     out = np.array(volume, dtype=np.float32)
-    grid = no_data.grid.astype(np.float32)
-    fill = np.float32(value)
-
-    def work(rows: range) -> None:
-        interpolator = filters.RowInterpolator(grid, volume.shape)
-        for start in range(rows.start, rows.stop, 8):
-            stop = min(start + 8, rows.stop)
-            slab = out[start:stop]
-            slab[full_size_rows(no_data, slab, interpolator.rows(start, stop))] = fill
-
-    filters.run_in_slabs(work, volume.shape[0], threads)
+    _set_rows(out, volume, no_data, value, threads)
     return out
+
+
+def zero_where_no_data(target: np.ndarray, volume: np.ndarray, no_data: NoData | None, threads: int = 1) -> None:
+    """Set ``target`` (full size, e.g. a solvent weight) to 0 on the no-data voxels of ``volume``, in place."""
+    if no_data is not None and no_data.any:
+        _set_rows(target, volume, no_data, 0.0, threads)
 
 
 def full_size_rows(no_data: NoData, volume_rows: np.ndarray, grid_rows: np.ndarray) -> np.ndarray:

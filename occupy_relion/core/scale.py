@@ -8,6 +8,10 @@ fixed size in Å, anywhere in the box (the typical value of the best-occupied re
 density reads close to 1; the published method's τ-quantile is available as an option).  Everything is defined in Å, so a particle gives the same
 numbers at another pixel size or in a bigger box.
 
+Voxels without data (flattened, masked out, zero-padded: :mod:`.nodata`) are filled with the solvent
+mean before the low-pass, left out of the solvent fit and the noise floor, and get confidence 0.  A map
+with less molecule than a ball of the low-pass radius is not measurable (:class:`Measurability`).
+
 Occupancy mode runs on a working grid of ``lowpass / 4`` Å: the low-passed map is band-limited, so it
 is held exactly there, and the scale (smooth at the low-pass) is interpolated back to full size.
 """
@@ -202,6 +206,15 @@ def _dilate(region: np.ndarray, voxels: int) -> np.ndarray:
     return grown.view(bool)
 
 
+def _near_no_data(no_data: NoData, shape: Sequence[int], radius: float, spacing: Sequence[float],
+                  threads: int) -> np.ndarray:
+    """Voxels of a grid of ``shape`` (working or full size) whose ball of ``radius`` Å reaches no data."""
+    near = no_data.grid
+    if tuple(near.shape) != tuple(shape):  # resolution mode: the statistic is full size
+        near = filters.upsample_linear(near.astype(np.float32), shape, threads) > 0.001
+    return _dilate(near, int(np.ceil(radius / min(spacing))))
+
+
 def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float]) -> np.ndarray:
     """Voxels more than ``distance`` Å (per axis) from any voxel of confidence ≥ 0.5.
 
@@ -369,9 +382,10 @@ def measure(
     no_data = find_no_data(volume, pixel_size, work_shape, p.lowpass, threads)
     region, region_name = _solvent_region(lowpassed, no_data, pixel_size, mask, threads)
     solvent = fit_solvent(lowpassed, region, region_name)
-    if no_data.any:  # again with the no-data voxels at the solvent mean: no step smeared into the data
-        lowpassed = filters.resample_lowpass(filled(volume, no_data, solvent.mean, threads), pixel_size,
-                                             work_shape, p.lowpass, threads)
+    source = None  # the map with its no-data voxels at the solvent mean (when it has any)
+    if no_data.any:  # again from there: no step smeared into the data
+        source = filled(volume, no_data, solvent.mean, threads)
+        lowpassed = filters.resample_lowpass(source, pixel_size, work_shape, p.lowpass, threads)
         solvent = fit_solvent(lowpassed, region, region_name)
         check()
     conf = confidence(lowpassed, solvent, threads)
@@ -380,36 +394,55 @@ def measure(
     check()
 
     if p.mode == "occupancy":
+        source = None  # not needed any more
         stat_grid, spacing = lowpassed, work_spacing
         stat_grid -= np.float32(solvent.mean)
     else:
-        stat_grid, spacing = volume - np.float32(solvent.mean), (pixel_size,) * 3
+        if source is None:
+            stat_grid = volume - np.float32(solvent.mean)
+        else:  # the filled copy is ours: centred in place (no data reads 0, not its offset from the mean)
+            stat_grid = source
+            stat_grid -= np.float32(solvent.mean)
+        spacing = (pixel_size,) * 3
         conf = filters.upsample_linear(conf, volume.shape, threads)  # keep both on one grid
     statistic = filters.ball_maximum(stat_grid, p.kernel_radius, spacing, threads, check)
-    del stat_grid, lowpassed
+    del stat_grid, lowpassed, source
     check()
     kernel_voxels = filters.ball_voxel_count(p.kernel_radius, spacing)
 
     # noise floor: what the local maximum reads where there is only solvent
+    little_solvent = ""
     if noise is not None:
         noise = check_map(noise, "noise map")
         if p.mode == "occupancy":
             noise = filters.resample_lowpass(noise, pixel_size, work_shape, p.lowpass, threads)
         noise_stat = filters.ball_maximum(noise - np.float32(noise.mean()), p.kernel_radius, spacing, threads)
+        if no_data.any:  # where the map has no data the halves agree (both masked): no noise to measure
+            with_data = ~_near_no_data(no_data, noise_stat.shape, p.kernel_radius, spacing, threads)
+            if np.count_nonzero(with_data) >= _MIN_SOLVENT_VOXELS:
+                noise_stat = noise_stat[with_data]
         floor, floor_source = float(np.median(noise_stat)), "noise map"
     else:
         solvent_voxels = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing)
         if no_data.any:  # no ball that reaches a voxel without data measures the floor
-            near = no_data.grid
-            if near.shape != solvent_voxels.shape:  # resolution mode: the statistic is full size
-                near = filters.upsample_linear(near.astype(np.float32), volume.shape, threads) > 0.001
-            solvent_voxels &= ~_dilate(near, int(np.ceil(p.kernel_radius / min(spacing))))
-        if np.count_nonzero(solvent_voxels) >= _MIN_SOLVENT_VOXELS:
+            solvent_voxels &= ~_near_no_data(no_data, solvent_voxels.shape, p.kernel_radius, spacing, threads)
+        far = np.count_nonzero(solvent_voxels)
+        if far >= _MIN_SOLVENT_VOXELS:
             floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
         else:
             unit = _simulated_floor(p.kernel_radius, spacing, p.lowpass if p.mode == "occupancy" else None)
-            sd = solvent.sd if p.mode == "occupancy" else float(np.std(volume[volume < solvent.mean])) * 1.66
+            if p.mode == "occupancy":
+                sd = solvent.sd
+            else:
+                below = volume < solvent.mean
+                if no_data.constant is not None:  # flattened voxels are no noise
+                    below &= volume != np.float32(no_data.constant)
+                sd = float(np.std(volume[below])) * 1.66 if below.any() else solvent.sd
             floor, floor_source = unit * sd, "simulated noise"
+            little_solvent = (
+                f"little solvent: only {far * float(np.prod(spacing)):.0f} Å³ of the box lies more than "
+                f"{p.kernel_radius + p.lowpass:.0f} Å from the molecule, so the noise floor is simulated and weak "
+                "density may have been taken for solvent (the molecule reads smaller); a looser box is safer")
     floor = max(floor, 0.0)
     statistic = _remove_noise_floor(statistic, floor, NOISE_BIAS_DECAY[p.mode], threads)
     tau = tau_for(kernel_voxels)
@@ -435,7 +468,8 @@ def measure(
         reference_position_angstrom=position,
         no_data_fraction=no_data.fraction,
         measurability=measurability,
-        warnings=tuple(_warnings(solvent, not_measurable)),
+        warnings=tuple(_warnings(solvent, not_measurable) + ([little_solvent] if little_solvent and
+                                                               measurability.measurable else [])),
     )
     return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings, no_data)
 

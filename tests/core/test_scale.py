@@ -5,6 +5,7 @@ from scipy import ndimage
 from occupy_relion import synthetic
 from occupy_relion.core import (
     MapError,
+    Measurability,
     NoiseFloorSource,
     ScaleParameters,
     estimate_scale,
@@ -202,3 +203,63 @@ def test_statistics_inside_the_molecule(moderate_map):
     assert stats["scale_sd"] == pytest.approx(float(inside.std()))
     empty = scale_statistics(np.zeros((4, 4, 4), np.float32), np.zeros((4, 4, 4), np.float32))
     assert empty["molecule_voxels"] == 0 and empty["scale_median"] == 0.0
+
+
+# --- measurability (issue 9 item 4) ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["white", "correlated"])
+def test_pure_noise_is_not_measurable(kind):
+    shape = (64, 64, 64)
+    if kind == "white":
+        noise = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    else:
+        noise = synthetic.correlated_noise(shape, 1.0, 1.0, seed=12)
+    m = measure(noise, 1.5)
+    assert m.settings.measurability is Measurability.NO_MOLECULE
+    assert m.settings.warnings[0].startswith("not measurable")
+
+
+def test_a_map_where_nothing_stands_out_is_not_measurable(emd1703):
+    """EMD-1703 never reached confidence 0.37: its molecule was empty, and nothing said so."""
+    m = measure(*emd1703)
+    assert m.settings.measurability is Measurability.NO_MOLECULE
+    assert any("not measurable" in w for w in m.settings.warnings)
+
+
+def test_real_and_synthetic_maps_are_measurable(moderate_map, emd5168):
+    assert measure(moderate_map[0], 1.0).settings.measurability.measurable
+    assert measure(*emd5168).settings.measurability.measurable
+
+
+@pytest.fixture(scope="module")
+def full_5168(emd5168):
+    return estimate_scale(*emd5168)
+
+
+@pytest.mark.parametrize("half", [30, 14])
+def test_a_tight_crop_with_little_solvent_still_gets_a_result(emd5168, full_5168, half):
+    """EMD-5168 cropped about the filament axis to 104 Å and 49 Å: measurable, nothing taken for no data,
+    and where both call it molecule the crop reads the full box's scale.  (The crop's solvent fit takes
+    in the filament's weak outer density, so its molecule is smaller: about 40-50 % of the full box's.)"""
+    volume, pixel = emd5168
+    window = (slice(None), slice(50 - half, 50 + half), slice(50 - half, 50 + half))
+    crop = np.ascontiguousarray(volume[window])
+    estimate = estimate_scale(crop, pixel)
+    assert estimate.settings.measurability.measurable
+    assert estimate.no_data is not None and not estimate.no_data.any
+    in_crop = (estimate.confidence >= 0.5) & (estimate.scale >= 0.05)
+    in_full = (full_5168.confidence[window] >= 0.5) & (full_5168.scale[window] >= 0.05)
+    both = in_crop & in_full
+    assert both.sum() > 0.3 * in_full.sum()
+    assert np.median(estimate.scale[both]) == pytest.approx(np.median(full_5168.scale[window][both]), abs=0.05)
+    # the 49 Å box has no solvent far from the filament: a warning says so (the full box has none)
+    assert any(w.startswith("little solvent") for w in estimate.settings.warnings) == (half == 14)
+    assert full_5168.settings.warnings == ()
+
+
+def test_joint_reference_ignores_maps_that_are_not_measurable(moderate_map):
+    real = measure(moderate_map[0], 1.0)
+    noise = measure(1000 * np.random.default_rng(13).standard_normal((64, 64, 64)).astype(np.float32), 1.0)
+    assert not noise.settings.measurability.measurable and noise.reference > real.reference
+    assert joint_reference([real, noise]) == real.reference
+    assert joint_reference([noise]) == noise.reference  # none measurable: the old rule
