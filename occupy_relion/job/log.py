@@ -174,9 +174,12 @@ class JobLog:
         edge-free line per class, most complete first, and the masks written."""
         analysis = found.analysis
         count = len(analysis.regions)
-        kind = "partial region" if len(analysis.classes) == 1 else "region that differs between classes"
-        if count != 1:
-            kind = kind.replace("region", "regions").replace("differs", "differ")
+        if len(analysis.classes) == 1:
+            kind = "partial region" if count == 1 else "partial regions"
+        elif count == 1:
+            kind = "region that differs between classes or is partial in every class"
+        else:
+            kind = "regions that differ between classes or are partial in every class"
         self.say(f" regions: {count} {kind} (occupancy 0-1, edge-free, on one common reference); consensus "
                  f"molecule {analysis.molecule_volume_A3:.0f} Å³")
         for line in region_table(found):
