@@ -552,7 +552,8 @@ def small_disk(project):
 
     yield mount
     for path in mounted:
-        subprocess.run(["umount", str(path)], check=False)
+        if subprocess.run(["umount", str(path)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=False)  # busy: detach it all the same
 
 
 def test_read_only_job_directory(project, small_disk, tmp_path):
@@ -579,6 +580,36 @@ def test_disk_full_while_writing_the_maps(project, small_disk):
     assert ".occupy-staging" not in run.err[-1]
     used = os.statvfs(disk)
     assert (used.f_blocks - used.f_bfree) * used.f_frsize < 4 * 65536  # what the run wrote is freed
+
+
+def _fill(disk: Path) -> None:
+    """Fill ``disk`` to the last page with a file beside the job directory."""
+    with open(disk / "filler", "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * _PAGE)
+        except OSError:
+            pass
+
+
+def test_a_disk_full_from_the_start_still_gets_the_failure_marker(project, small_disk, tmp_path):
+    """Not even run.out and run.err can grow: the job still ends Failed (an empty marker needs no
+    space), with exit code 1 and no traceback; with stderr elsewhere its one ERROR line names the file."""
+    disk = small_disk(16 * _PAGE)
+    _fill(disk)
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert run.code == 1 and run.markers() == {markers.FAILURE}
+    assert run.listing() <= LOGS | {markers.FAILURE}
+    assert "Traceback" not in run.out + "\n".join(run.err)
+    err = tmp_path / "err.txt"
+    done = subprocess.run(f"{EXE} --o {JOB} --in_parts {DATA} --j 1 >> {JOB}run.out 2> {err}", shell=True,
+                          cwd=project, check=False)
+    lines = err.read_text().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"ERROR: {JOB}class001_scale.mrc: no space left on device"), lines
+    assert run.listing() <= LOGS | {markers.FAILURE}
+    assert hashes(project) == before
 
 
 def _pages_without_the_report(job: Path) -> int:
