@@ -6,8 +6,10 @@ command line and redirection (``>> run.out 2>> run.err``).  Every file outside t
 hashed before and after.  A failure must give: exit code 1, RELION_JOB_EXIT_FAILURE alone, exactly
 one ERROR line (naming the file or option) and nothing else but WARNING lines in run.err, no
 traceback, no output under a final name (the directory holds only logs and the marker), inputs
-byte-for-byte unchanged.  Disk-full and read-only cases mount a small tmpfs (root only; skipped
-otherwise).
+byte-for-byte unchanged.  ``FAULTS`` is the family of bad inputs, each run by one parametrized test;
+the other tests are odd inputs that run (with a warning), re-runs, concurrent runs, abort and signals,
+memory, and read-only and full disks, which mount a small tmpfs (root only; skipped otherwise).
+docs/faults.md lists what a person sees in each case.
 """
 
 from __future__ import annotations
@@ -526,6 +528,35 @@ def test_sigkill_mid_write_leaves_no_final_output_and_a_rerun_cleans_up(project,
     assert_succeeded(again, before)
     assert not [n for n in again.listing() if n.startswith(".occupy") and n not in (".occupy_relion.lock",
                                                                                       ".occupy-outputs")]
+
+
+_OUT_OF_MEMORY_JOB = """
+import sys
+import occupy_relion.job.grid as grid
+from occupy_relion.cli import main
+
+real = grid.read_map
+
+def read_map(path):  # memory runs out while class 2 is read (class 1 is staged by then)
+    if str(path).endswith("class002.mrc"):
+        raise MemoryError()
+    return real(path)
+
+grid.read_map = read_map
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_running_out_of_memory_names_the_map_and_the_estimate(project, tmp_path):
+    """A MemoryError in the middle of a run (the estimate fitted, the machine did not): one ERROR line
+    with the map and the estimate said before the start, nothing under a final name."""
+    exe = tmp_path / "oom_occupy"
+    exe.write_text(f"#!{sys.executable}\n{_OUT_OF_MEMORY_JOB}")
+    exe.chmod(0o755)
+    before = hashes(project)
+    run = Run(project, *PARTS, exe=str(exe))
+    assert_failed(run, f"ERROR: {CLASS1}: out of memory: the 64x64x64 maps need about 8 MB", before=before)
+    assert " memory: about 8 MB for 64x64x64 maps" in run.out
 
 
 # -- read-only and full disks (a small tmpfs: root only) ------------------------------------------------------
