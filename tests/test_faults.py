@@ -379,8 +379,14 @@ def test_maps_without_a_voxel_size_take_the_model_star_s_and_so_do_the_outputs(p
     run = Run(project, "--in_parts", DATA)
     assert_succeeded(run, before)
     assert any("using 3.5 Å" in line for line in run.err)
-    with mrcfile.open(run.job / "class001_equalised.mrc") as mrc:
-        assert float(mrc.voxel_size.x) == pytest.approx(3.5)
+    written = sorted(run.job.rglob("*.mrc"))
+    assert len(written) >= 8  # the class maps, and the region step's masks and occupancy maps
+    for path in written:  # the occupancy maps are on the (finer) working grid: the same 224 Å box
+        with mrcfile.open(path, header_only=True) as mrc:
+            box = (float(mrc.voxel_size.x) * int(mrc.header.nx), float(mrc.voxel_size.z) * int(mrc.header.nz))
+            assert box == pytest.approx((64 * 3.5, 64 * 3.5)), path.name
+            if int(mrc.header.nx) == 64:
+                assert float(mrc.voxel_size.y) == pytest.approx(3.5), path.name
 
 
 @pytest.mark.parametrize("factor", [1e20, 1e35])
