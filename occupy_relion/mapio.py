@@ -282,6 +282,18 @@ def _header_statistics(volume: np.ndarray) -> tuple[float, float, float, float]:
     return low, high, mean, math.sqrt(max(squares / volume.size - mean * mean, 0.0))
 
 
+def _close_abandoned_files(error: BaseException) -> None:
+    """Close the file mrcfile leaves open when its memory map fails (a full disk): its object lives on
+    in the error's frames and a reference cycle, so the deleted temporary file would keep its space."""
+    import gc
+    import traceback
+
+    with warnings.catch_warnings():  # closing it is the point: no warning that it was left open
+        warnings.simplefilter("ignore", ResourceWarning)
+        traceback.clear_frames(error.__traceback__)
+        gc.collect()
+
+
 def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, label: str = "occupy_relion") -> Path:
     """Write ``volume`` (file order) as float32 with the geometry of ``header``, atomically.
 
@@ -295,7 +307,12 @@ def write_map(path: str | os.PathLike, volume: np.ndarray, header: MapHeader, la
         raise ValueError(f"{path}: volume shape {volume.shape} differs from the header shape {header.shape}")
     statistics = _header_statistics(volume)
     with atomic_path(path, ".mrc") as temp:
-        with mrcfile.new_mmap(temp, shape=volume.shape, mrc_mode=2, overwrite=True) as mrc:
+        try:
+            mrc = mrcfile.new_mmap(temp, shape=volume.shape, mrc_mode=2, overwrite=True)
+        except OSError as error:
+            _close_abandoned_files(error)
+            raise
+        with mrc:
             h = mrc.header
             h.mapc, h.mapr, h.maps = header.axis_order
             h.mx, h.my, h.mz = header.sampling

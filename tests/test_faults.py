@@ -6,8 +6,10 @@ command line and redirection (``>> run.out 2>> run.err``).  Every file outside t
 hashed before and after.  A failure must give: exit code 1, RELION_JOB_EXIT_FAILURE alone, exactly
 one ERROR line (naming the file or option) and nothing else but WARNING lines in run.err, no
 traceback, no output under a final name (the directory holds only logs and the marker), inputs
-byte-for-byte unchanged.  Disk-full and read-only cases mount a small tmpfs (root only; skipped
-otherwise).
+byte-for-byte unchanged.  ``FAULTS`` is the family of bad inputs, each run by one parametrized test;
+the other tests are odd inputs that run (with a warning), re-runs, concurrent runs, abort and signals,
+memory, and read-only and full disks, which mount a small tmpfs (root only; skipped otherwise).
+docs/faults.md lists what a person sees in each case.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def hashes(project: Path) -> dict[str, str]:
             path = Path(root) / name
             relative = path.relative_to(project).as_posix()
             if not relative.startswith(JOB):
-                found[relative] = hashlib.sha256(path.read_bytes()).hexdigest()
+                with open(path, "rb") as handle:  # streamed: some cases have 442 MB (sparse) maps
+                    found[relative] = hashlib.file_digest(handle, "sha256").hexdigest()
     return found
 
 
@@ -236,8 +239,8 @@ def _other_pixel(path: Path) -> None:
     _set_voxel(path, 2.0)
 
 
-def _sparse_maps(project: Path, size: int = 400) -> None:
-    """Both class maps as ``size``³ maps of zeros, sparse on disk (256 MB each, taking no space)."""
+def _sparse_maps(project: Path, size: int = 480) -> None:
+    """Both class maps as ``size``³ maps of zeros, sparse on disk (442 MB each, taking no space)."""
     for name in (CLASS1, CLASS2):
         with mrcfile.new_mmap(project / name, shape=(size, size, size), mrc_mode=2, overwrite=True) as mrc:
             mrc.voxel_size = 3.5
@@ -339,8 +342,9 @@ FAULTS = {
     # the job directory
     "node list is a directory": Fault(_node_list_is_a_directory, PARTS, (markers.OUTPUT_NODES, "is a directory"),
                                       extra=frozenset({markers.OUTPUT_NODES})),
-    # memory: two 400³ maps need about 2 GB; 2 GB of address space leave far less once Python runs
-    "maps too big for ulimit -v": Fault(_sparse_maps, PARTS, (CLASS1, "need about 2.0 GB", "ulimit -v"),
+    # memory: 480³ maps need at least 2.2 GB of address space, more than all of a 2 GB `ulimit -v`
+    "maps too big for ulimit -v": Fault(_sparse_maps, PARTS, (CLASS1, "need about 3.5 GB (at least 2.2 GB)",
+                                                              "ulimit -v"),
                                         address_space_kb=2_000_000),
 }
 
@@ -375,8 +379,14 @@ def test_maps_without_a_voxel_size_take_the_model_star_s_and_so_do_the_outputs(p
     run = Run(project, "--in_parts", DATA)
     assert_succeeded(run, before)
     assert any("using 3.5 Å" in line for line in run.err)
-    with mrcfile.open(run.job / "class001_equalised.mrc") as mrc:
-        assert float(mrc.voxel_size.x) == pytest.approx(3.5)
+    written = sorted(run.job.rglob("*.mrc"))
+    assert len(written) >= 8  # the class maps, and the region step's masks and occupancy maps
+    for path in written:  # the occupancy maps are on the (finer) working grid: the same 224 Å box
+        with mrcfile.open(path, header_only=True) as mrc:
+            box = (float(mrc.voxel_size.x) * int(mrc.header.nx), float(mrc.voxel_size.z) * int(mrc.header.nz))
+            assert box == pytest.approx((64 * 3.5, 64 * 3.5)), path.name
+            if int(mrc.header.nx) == 64:
+                assert float(mrc.voxel_size.y) == pytest.approx(3.5), path.name
 
 
 @pytest.mark.parametrize("factor", [1e20, 1e35])
@@ -526,6 +536,35 @@ def test_sigkill_mid_write_leaves_no_final_output_and_a_rerun_cleans_up(project,
                                                                                       ".occupy-outputs")]
 
 
+_OUT_OF_MEMORY_JOB = """
+import sys
+import occupy_relion.job.grid as grid
+from occupy_relion.cli import main
+
+real = grid.read_map
+
+def read_map(path):  # memory runs out while class 2 is read (class 1 is staged by then)
+    if str(path).endswith("class002.mrc"):
+        raise MemoryError()
+    return real(path)
+
+grid.read_map = read_map
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_running_out_of_memory_names_the_map_and_the_estimate(project, tmp_path):
+    """A MemoryError in the middle of a run (the estimate fitted, the machine did not): one ERROR line
+    with the map and the estimate said before the start, nothing under a final name."""
+    exe = tmp_path / "oom_occupy"
+    exe.write_text(f"#!{sys.executable}\n{_OUT_OF_MEMORY_JOB}")
+    exe.chmod(0o755)
+    before = hashes(project)
+    run = Run(project, *PARTS, exe=str(exe))
+    assert_failed(run, f"ERROR: {CLASS1}: out of memory: the 64x64x64 maps need about 8 MB", before=before)
+    assert " memory: about 8 MB for 64x64x64 maps" in run.out
+
+
 # -- read-only and full disks (a small tmpfs: root only) ------------------------------------------------------
 
 
@@ -552,7 +591,8 @@ def small_disk(project):
 
     yield mount
     for path in mounted:
-        subprocess.run(["umount", str(path)], check=False)
+        if subprocess.run(["umount", str(path)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(path)], check=False)  # busy: detach it all the same
 
 
 def test_read_only_job_directory(project, small_disk, tmp_path):
@@ -579,6 +619,36 @@ def test_disk_full_while_writing_the_maps(project, small_disk):
     assert ".occupy-staging" not in run.err[-1]
     used = os.statvfs(disk)
     assert (used.f_blocks - used.f_bfree) * used.f_frsize < 4 * 65536  # what the run wrote is freed
+
+
+def _fill(disk: Path) -> None:
+    """Fill ``disk`` to the last page with a file beside the job directory."""
+    with open(disk / "filler", "wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * _PAGE)
+        except OSError:
+            pass
+
+
+def test_a_disk_full_from_the_start_still_gets_the_failure_marker(project, small_disk, tmp_path):
+    """Not even run.out and run.err can grow: the job still ends Failed (an empty marker needs no
+    space), with exit code 1 and no traceback; with stderr elsewhere its one ERROR line names the file."""
+    disk = small_disk(16 * _PAGE)
+    _fill(disk)
+    before = hashes(project)
+    run = Run(project, "--in_parts", DATA)
+    assert run.code == 1 and run.markers() == {markers.FAILURE}
+    assert run.listing() <= LOGS | {markers.FAILURE}
+    assert "Traceback" not in run.out + "\n".join(run.err)
+    err = tmp_path / "err.txt"
+    done = subprocess.run(f"{EXE} --o {JOB} --in_parts {DATA} --j 1 >> {JOB}run.out 2> {err}", shell=True,
+                          cwd=project, check=False)
+    lines = err.read_text().splitlines()
+    assert done.returncode == 1 and len(lines) == 1, lines
+    assert lines[0].startswith(f"ERROR: {JOB}class001_scale.mrc: no space left on device"), lines
+    assert run.listing() <= LOGS | {markers.FAILURE}
+    assert hashes(project) == before
 
 
 def _pages_without_the_report(job: Path) -> int:

@@ -240,3 +240,50 @@ def test_trailing_bytes_are_one_warning_naming_the_file(tmp_path, volume):
     text = str(caught[0].message)
     assert text.startswith(f"{path}: ") and "4096 bytes larger" in text and "\n" not in text
     np.testing.assert_array_equal(data, volume)
+
+
+def _open_files_in(directory) -> list[str]:
+    """The files under ``directory`` this process holds open (deleted ones too)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(directory)):
+            found.append(target)
+    return found
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KB tmpfs filled to the last page (root only; skipped otherwise)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=65536", "tmpfs", str(disk)], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        with open(disk / "filler", "wb", buffering=0) as handle:
+            try:
+                while True:
+                    handle.write(b"\0" * 4096)
+            except OSError:
+                pass
+        yield disk
+    finally:
+        if subprocess.run(["umount", str(disk)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(disk)], check=False)  # busy: detach it all the same
+
+
+def test_a_map_that_cannot_be_written_leaves_no_open_file(full_disk, volume):
+    """On a full disk mrcfile's memory map fails and leaves its file open (in a reference cycle):
+    write_map closes it at once, so the deleted temporary file gives its space back."""
+    with pytest.raises(OSError) as error:
+        write_map(full_disk / "out.mrc", volume, MapHeader.simple(volume.shape, 1.0))
+    assert error.value.filename == str(full_disk / "out.mrc")
+    assert _open_files_in(full_disk) == []
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]

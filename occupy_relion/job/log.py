@@ -38,6 +38,19 @@ def _is_file(stream: TextIO, path: Path) -> bool:
     return (written.st_dev, written.st_ino) == (target.st_dev, target.st_ino)
 
 
+def _to_null(stream: TextIO) -> None:
+    """Point ``stream``'s descriptor at /dev/null (its buffered bytes then flush without an error)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
+        stream.flush()
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO), or it still fails
+        pass
+
+
 class JobLog:
     """Lines to stdout (run.out) and stderr (run.err), also appended to the job directory's files."""
 
@@ -56,16 +69,29 @@ class JobLog:
                 self._copies[name] = open(path, "a", encoding="utf-8")  # closed by close()
 
     def close(self) -> None:
-        """Close the copies in the job directory."""
+        """Close the copies in the job directory; a stream that still cannot be written (a full disk)
+        is pointed at /dev/null, so its unwritten lines do not turn the exit code into Python's 120."""
         for handle in self._copies.values():
-            handle.close()
+            try:
+                handle.close()
+            except OSError:  # closed all the same; the unwritten lines are lost
+                pass
         self._copies.clear()
+        for stream in (self.out, self.err):
+            try:
+                stream.flush()
+            except OSError:
+                _to_null(stream)
 
     def _write(self, name: str, stream: TextIO, text: str) -> None:
-        print(text, file=stream, flush=True)
-        copy = self._copies.get(name)
-        if copy is not None:
-            print(text, file=copy, flush=True)
+        """Write a line to the stream and the job directory's copy.  A line that cannot be written (a
+        full disk) stays in the stream's buffer for the next write and the job goes on to its marker."""
+        for target in (stream, self._copies.get(name)):
+            if target is not None:
+                try:
+                    print(text, file=target, flush=True)
+                except OSError:
+                    pass
 
     def say(self, text: str) -> None:
         """A line of run.out."""

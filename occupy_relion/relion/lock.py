@@ -42,8 +42,11 @@ class JobLock:
             os.close(fd)
             raise InputError(f"{job_dir}: another occupy_relion run ({holder}) is using this job directory; "
                              "nothing was changed (wait for it, or abort it first)") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # who holds it, for a second run's message
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:  # a full disk: the lock holds all the same, its holder is then not named
+            pass
         return cls(job_dir, fd)
 
     def release(self) -> None:

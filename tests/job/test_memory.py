@@ -31,7 +31,8 @@ def test_the_estimate_counts_the_full_size_arrays():
 
 
 def test_short_and_refused():
-    """Short: less free memory than needed (a warning); refused: only under the address-space limit."""
+    """Short: less free memory than the estimate (a warning); refused: the address-space limit leaves
+    less than the least a run needs."""
     plenty = MemoryEstimate((400, 400, 400), MAP, 2_048_000_000, available=10**10, limit_room=None)
     assert not plenty.short and not plenty.refused
     check_fits(plenty)
@@ -39,12 +40,16 @@ def test_short_and_refused():
     assert tight.short and not tight.refused
     check_fits(tight)  # free memory is not a hard limit: the run goes on (with a warning)
     assert MAP in short_warning(tight) and "2.0 GB" in short_warning(tight)
+    between = MemoryEstimate((400, 400, 400), MAP, 2_048_000_000, available=1_500_000_000,
+                             limit_room=1_500_000_000)
+    assert between.least == 400**3 * 4 * 5 and between.short and not between.refused  # may fit: not refused
+    check_fits(between)
     limited = MemoryEstimate((400, 400, 400), MAP, 2_048_000_000, available=474_000_000, limit_room=474_000_000)
     assert limited.refused
     with pytest.raises(InputError) as error:
         check_fits(limited)
     line = str(error.value)
-    assert line.startswith(f"{MAP}: the 400x400x400 maps need about 2.0 GB")
+    assert line.startswith(f"{MAP}: the 400x400x400 maps need about 2.0 GB (at least 1.3 GB)")
     assert "ulimit -v" in line and "474 MB" in line and "\n" not in line
 
 
