@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -88,6 +90,11 @@ class BackgroundReport:
         self._process.start()
         child.close()
         self.drawn: list[str] = []  # the pages the child has drawn so far (what each page shows)
+        # messages go through a thread: a class result is larger than the pipe's buffer, and the job
+        # must not wait while the child is busy drawing
+        self._outbox: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_all, name="occupy_relion report sender", daemon=True)
+        self._sender.start()
 
     @staticmethod
     def available() -> bool:
@@ -99,10 +106,18 @@ class BackgroundReport:
         self._send(("class", result))
 
     def _send(self, message: tuple) -> None:
-        try:
-            self._connection.send(message)
-        except (OSError, EOFError):  # the child is gone: finish() says why
-            pass
+        self._outbox.put(message)
+
+    def _send_all(self) -> None:
+        """The sender thread: every message in order, until close() (the child gone: finish() says why)."""
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                self._connection.send(message)
+            except (OSError, EOFError, ValueError):
+                return
 
     def pages_drawn(self) -> list[str]:
         """The pages drawn since the last call (without waiting)."""
@@ -171,11 +186,9 @@ class BackgroundReport:
 
     def close(self) -> None:
         """End the child (if it still runs) and wait for it: call whatever happened to the job."""
-        try:
-            self._send(("stop",))
-            self._connection.close()
-        except OSError:
-            pass
+        self._send(("stop",))
+        self._outbox.put(None)
+        self._sender.join(timeout=0.2)
         self._process.join(timeout=0.2)
         if self._process.is_alive():  # still drawing (the job stops): end it now
             self._process.terminate()
@@ -183,6 +196,11 @@ class BackgroundReport:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+        self._sender.join()  # the child is gone, so a send it blocked in has failed
+        try:
+            self._connection.close()
+        except OSError:
+            pass
         self._early_path.unlink(missing_ok=True)
 
 
