@@ -8,6 +8,7 @@ Cases (each a RELION project directory under DIR):
   * ``2x256``: a Class3D job with two 256³ class maps (1.0 Å/px) of a synthetic particle (three
     domains; the third at 30 % in class 2) with correlated noise; our job on the model.star
     against the published OccuPy 0.1.13 run once per class map.
+  * ``1x256``: class 1 of ``2x256`` alone (its own model.star): what one class costs.
   * ``240``: one 240³ map resampled from the deposited EMD-5168 (F-actin, /work/shared/maps) with
     noise matched to its solvent, as ``--in_3dref`` alone; ours against one run of the peer.
   * ``512``: one 512³ map resampled the same way from EMD-5168 (white noise added); ours only (the
@@ -77,15 +78,19 @@ def _write_map(path: Path, data, pixel_size: float) -> None:
 
 def _class_project(project: Path, volumes: list, pixel_size: float) -> None:
     """A Class3D/job002 with run_it025_{model,data}.star listing ``volumes``."""
-    job = project / "Class3D" / "job002"
     names = []
     for number, volume in enumerate(volumes, start=1):
         name = f"Class3D/job002/run_it025_class{number:03d}.mrc"
         _write_map(project / name, volume, pixel_size)
         names.append(name)
-    share = 1.0 / len(volumes)
+    _class_model(project, names, pixel_size, volumes[0].shape[0])
+
+
+def _class_model(project: Path, names: list[str], pixel_size: float, box: int) -> None:
+    """run_it025_{model,data}.star of Class3D/job002 listing the maps ``names``."""
+    job = project / "Class3D" / "job002"
+    share = 1.0 / len(names)
     rows = "\n".join(f"{n} {share:f} 5.000000 1.000000 8.000000 0.990000" for n in names)
-    box = volumes[0].shape[0]
     (job / "run_it025_model.star").write_text(MODEL.format(box=box, resolution=8.0, pixel_size=pixel_size,
                                                            count=len(names), rows=rows))
     (job / "run_it025_data.star").write_text("data_particles\n\nloop_\n_rlnClassNumber #1\n"
@@ -105,6 +110,16 @@ def make(directory: Path, cases: list[str]) -> None:
         partial, _ = noisy_map((256,) * 3, 1.0, noise=0.3, occupancy=(1.0, 1.0, 0.3), seed=3)
         _class_project(directory / "2x256", [full, partial], 1.0)
         del full, partial
+    if "1x256" in cases:  # class 1 of 2x256 alone (a link to its map): what one class costs
+        first = directory / "2x256" / "Class3D" / "job002" / "run_it025_class001.mrc"
+        if not first.exists():
+            raise SystemExit("make 2x256 first")
+        job = directory / "1x256" / "Class3D" / "job002"
+        job.mkdir(parents=True, exist_ok=True)
+        link = job / first.name
+        link.unlink(missing_ok=True)
+        link.symlink_to(first)
+        _class_model(directory / "1x256", [f"Class3D/job002/{first.name}"], 1.0, 256)
     if "240" in cases:
         with mrcfile.open(DEPOSITED, permissive=True) as handle:
             deposited = np.asarray(handle.data, np.float32)
@@ -170,7 +185,7 @@ def _peer(maps: list[Path], workdir: Path) -> Measured:
         run_dir = workdir / f"peer{index}"
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
-        m = _timed(["bash", str(PEER), "-i", str(path), "--occupancy", "--amplify", "1", "--save-all-maps"],
+        m = _timed(["bash", str(PEER), "-i", str(path), "--occupancy", "--amplify", "inf"],
                    run_dir, run_dir / "peer.log")
         total += m.seconds
         peak = max(peak, m.peak)
@@ -202,6 +217,7 @@ def run(directory: Path, cases: list[str], threads: int, peer: bool, output: Pat
             best, run_out = min(runs, key=lambda r: r[0].seconds)
             maps = sorted((project / "Class3D" / "job002").glob("*.mrc")) if (project / "Class3D").is_dir() \
                 else sorted((project / "Import" / "job001").glob("*.mrc"))
+            maps = [m.resolve() for m in maps]
             theirs = _peer(maps, scratch / case) if peer and case != "512" else None
             loads.append(_load())
             ratio = f"{theirs.seconds / best.seconds:.1f}×" if theirs else ""
@@ -226,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("make", help="build the benchmark projects")
     build.add_argument("directory", type=Path)
-    build.add_argument("--cases", nargs="+", default=["2x256", "240", "512"])
+    build.add_argument("--cases", nargs="+", default=["2x256", "1x256", "240", "512"])
     timing = sub.add_parser("run", help="time the job and the peer")
     timing.add_argument("directory", type=Path)
-    timing.add_argument("--cases", nargs="+", default=["2x256", "240", "512"])
+    timing.add_argument("--cases", nargs="+", default=["2x256", "1x256", "240", "512"])
     timing.add_argument("--threads", type=int, default=2)
     timing.add_argument("--repeat", type=int, default=1)
     timing.add_argument("--no-peer", dest="peer", action="store_false")
