@@ -142,10 +142,12 @@ def make(directory: Path, cases: list[str]) -> None:
 
 @dataclass(frozen=True)
 class Measured:
-    """One whole process: wall seconds and peak resident memory (bytes)."""
+    """One whole process: wall seconds, CPU seconds (user + system, its children included) and peak
+    resident memory (bytes, of its largest process)."""
 
     seconds: float
     peak: int
+    cpu: float = 0.0
 
 
 def _timed(command: list[str], cwd: Path, log: Path, source: Path | None = None) -> Measured:
@@ -162,8 +164,10 @@ def _timed(command: list[str], cwd: Path, log: Path, source: Path | None = None)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed (exit {done.returncode}); see {log}")
-    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats.read_text()).group(1))
-    return Measured(seconds, peak_kb * 1024)
+    text = stats.read_text()
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", text).group(1)) for kind in ("User", "System"))
+    return Measured(seconds, peak_kb * 1024, cpu)
 
 
 def _ours(project: Path, threads: int, tag: str, source: Path | None = None) -> tuple[Measured, str]:
@@ -182,7 +186,7 @@ def _ours(project: Path, threads: int, tag: str, source: Path | None = None) -> 
 
 def _peer(maps: list[Path], workdir: Path) -> Measured:
     """The published tool once per map (one process each, one after the other); summed time, largest peak."""
-    total, peak = 0.0, 0
+    total, peak, cpu = 0.0, 0, 0.0
     for index, path in enumerate(maps):
         run_dir = workdir / f"peer{index}"
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -190,8 +194,9 @@ def _peer(maps: list[Path], workdir: Path) -> Measured:
         m = _timed(["bash", str(PEER), "-i", str(path), "--occupancy", "--amplify", "inf"],
                    run_dir, run_dir / "peer.log")
         total += m.seconds
+        cpu += m.cpu
         peak = max(peak, m.peak)
-    return Measured(total, peak)
+    return Measured(total, peak, cpu)
 
 
 _STEP = re.compile(r" profile: (.*)")
@@ -211,8 +216,8 @@ def run(directory: Path, cases: list[str], threads: int, peer: bool, output: Pat
         before: Path | None = None) -> None:
     """Time every case (ours best of ``repeat``, the peer once) and print the table.  ``before``: a
     source tree of an earlier occupy_relion, timed the same way (a row "ours before")."""
-    rows = ["| case | tool | whole job | peak memory | published ÷ ours | profile (ours: read, estimate, modify, "
-            "write, regions, report wait) |", "|---|---|---:|---:|---:|---|"]
+    rows = ["| case | tool | whole job | CPU | peak memory | published ÷ ours | profile (ours: read, estimate, "
+            "modify, write, regions, report wait) |", "|---|---|---:|---:|---:|---:|---|"]
     loads = [_load()]
     scratch = Path(tempfile.mkdtemp(prefix="bench-job-"))
     try:
@@ -233,14 +238,15 @@ def run(directory: Path, cases: list[str], threads: int, peer: bool, output: Pat
             loads.append(_load())
             label = f"{case} ({len(maps)} map{'s' if len(maps) > 1 else ''})"
             ratio = f"{theirs.seconds / best.seconds:.1f}×" if theirs else ""
-            rows.append(f"| {label} | ours | {best.seconds:.2f} s | {best.peak / 1e9:.2f} GB | {ratio} | "
-                        f"{_profile(run_out).replace(' (classes summed)', '')} |")
+            rows.append(f"| {label} | ours | {best.seconds:.2f} s | {best.cpu:.1f} s | {best.peak / 1e9:.2f} GB | "
+                        f"{ratio} | {_profile(run_out).replace(' (classes summed)', '')} |")
             if earlier:
                 e = min(earlier, key=lambda m: m.seconds)
                 ratio = f"{theirs.seconds / e.seconds:.1f}×" if theirs else ""
-                rows.append(f"| {label} | ours before | {e.seconds:.2f} s | {e.peak / 1e9:.2f} GB | {ratio} | |")
+                rows.append(f"| {label} | ours before | {e.seconds:.2f} s | {e.cpu:.1f} s | {e.peak / 1e9:.2f} GB | "
+                            f"{ratio} | |")
             if theirs:
-                rows.append(f"| {label} | published, once per map | {theirs.seconds:.2f} s | "
+                rows.append(f"| {label} | published, once per map | {theirs.seconds:.2f} s | {theirs.cpu:.1f} s | "
                             f"{theirs.peak / 1e9:.2f} GB | | |")
             print("\n".join(rows[-1 - bool(earlier) - bool(theirs):]), flush=True)
     finally:
