@@ -6,8 +6,8 @@ forks a child process before the first class is read.  The child imports the rep
 once, on the other core, and draws each class page as soon as the class is finished (the job sends
 the :class:`~occupy_relion.result.ClassResult`); the pages that need every class (the regions, the
 run page, the joint page) are drawn when the job asks for the report.  PDF pages may be written in
-any order and listed in another: the child lists them in the report's order, so the file is the
-same as one drawn page by page in order.  Each page drawn is reported back (the job logs it), and
+any order and listed in another: the child lists them in the report's order, so the file shows the
+same pages in the same order as one drawn page by page (its objects are stored in another order).  Each page drawn is reported back (the job logs it), and
 the job checks for RELION's abort request while it waits.
 
 The page numbers printed on the class pages depend on whether the region pages come first and how
@@ -18,8 +18,9 @@ and the whole report is drawn again, in order, exactly as before.
 Forked, not spawned: the child is a copy of the job as it is when the classes start (no new
 interpreter, no second import of numpy), and it calls :func:`occupy_relion.report.write_report`
 itself, so the report is written by the same function as without a child.  The child writes only
-into files named by the job (the staging area and one hidden temporary file in the job directory);
-it never touches the job's lock, logs or markers, and ignores the signals the job handles.
+into files named by the job (the staging area and one hidden temporary file in the job directory,
+which holds the early pages, a few hundred KB); it never touches the job's lock, logs or markers,
+ignores Ctrl-C (the job ends it) and dies on SIGTERM.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import signal
 import tempfile
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +89,9 @@ class BackgroundReport:
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_child, args=(child, Path(job_dir), plan, self._early_path),
                                         daemon=True, name="occupy_relion report")
-        self._process.start()
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork when threads exist; ours start after it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._process.start()
         child.close()
         self.drawn: list[str] = []  # the pages the child has drawn so far (what each page shows)
         # messages go through a thread: a class result is larger than the pipe's buffer, and the job
