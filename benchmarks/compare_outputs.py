@@ -30,7 +30,7 @@ def _files(job: Path) -> list[str]:
 
 
 #: an External job's RELION name (``External/job004/``), compared as one name
-JOB_NAME = re.compile(r"External/job\d+/")
+JOB_NAME = re.compile(r"External/job\w+/")
 
 
 def _star_lines(path: Path) -> list[str]:

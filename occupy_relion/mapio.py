@@ -168,9 +168,37 @@ def _plausible_header(path: Path) -> bool:
     return False
 
 
-def _open(path: Path, header_only: bool):
-    """Open an MRC file read-only, strictly first, then permissively (some writers bend the format)."""
+def _mapped(path: Path):
+    """The file memory-mapped by mrcfile (strict), or None when it holds anything but the header, its
+    extended header and the data (then :func:`_mrcfile_open` reads it, with its warnings).
+
+    A mapped map is converted to float32 straight from the page cache: one full-size array, where
+    reading first makes mrcfile's own copy of the whole file and then ours.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            mrc = mrcfile.mmap(path, mode="r")
+        except (ValueError, EOFError, OSError):
+            return None
+    data = mrc.data
+    exact = (not caught and data is not None
+             and mrc.header.nbytes + int(mrc.header.nsymbt) + data.nbytes == path.stat().st_size)
+    if not exact:
+        mrc.close()
+        return None
+    return mrc
+
+
+def _open(path: Path, header_only: bool, mapped: bool = False):
+    """Open an MRC file read-only, strictly first, then permissively (some writers bend the format).
+
+    ``mapped``: memory-map it when it is a plain, well-formed map (:func:`_mapped`)."""
     _precheck(path)
+    if mapped and not header_only:
+        mrc = _mapped(path)
+        if mrc is not None:
+            return mrc
     try:
         return _mrcfile_open(path, header_only=header_only)
     except PermissionError:
@@ -217,7 +245,7 @@ def read_header(path: str | os.PathLike) -> MapHeader:
 def read_map(path: str | os.PathLike) -> tuple[np.ndarray, MapHeader]:
     """A map as float32 in file order, and its header.  Rejects non-3D and non-finite maps."""
     path = Path(path)
-    mrc = _open(path, header_only=False)
+    mrc = _open(path, header_only=False, mapped=True)
     try:
         header = _header_of(mrc, path)
         _check_geometry(path, header)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,6 +53,32 @@ def _to_null(stream: TextIO) -> None:
         pass
 
 
+#: the steps the profile line names, in order
+PROFILE_STEPS = ("read", "estimate", "modify", "write", "regions", "report")
+
+
+class Profile:
+    """Seconds spent in each step of a run (summed over the classes, which may run at once)."""
+
+    def __init__(self) -> None:
+        self._seconds: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        """Time the block as part of step ``name``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._seconds[name] = self._seconds.get(name, 0.0) + time.perf_counter() - started
+
+    def line(self) -> str:
+        """``read 0.4 s, estimate 0.8 s, ...`` (steps not run are left out)."""
+        return ", ".join(f"{name} {self._seconds[name]:.2f} s" for name in PROFILE_STEPS if name in self._seconds)
+
+
 class JobLog:
     """Lines to stdout (run.out) and stderr (run.err), also appended to the job directory's files."""
 
@@ -60,6 +88,7 @@ class JobLog:
         self._copies: dict[str, TextIO] = {}
         self._warned: set[str] = set()
         self.memory_estimate: MemoryEstimate | None = None  # said by memory(); named again if memory runs out
+        self.profile = Profile()  # said by done()
 
     def keep_in(self, job_dir: Path) -> None:
         """From now on also append to ``job_dir``/run.out and run.err (unless the streams already are them)."""
@@ -222,7 +251,8 @@ class JobLog:
             self.say(" wrote " + ", ".join(names))
 
     def done(self, processed: int, skipped: list[int], seconds: float) -> None:
-        """The last line of a successful run."""
+        """The last lines of a successful run: where the time went, then how many classes."""
+        self.say(f" profile: {self.profile.line()} (classes summed)")
         self.say(f" done: {processed} {'class' if processed == 1 else 'classes'} in {seconds:.1f} s"
                  + (f" ({len(skipped)} skipped: {', '.join(str(n) for n in skipped)})" if skipped else ""))
 

@@ -35,7 +35,8 @@ from .outputs import JobDirectory, class_outputs, write_class_maps
 def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
               with_noise: bool = True) -> tuple[np.ndarray, MapHeader, Measurement] | None:
     """(map, header, measurement) of one class, or None with a warning when its map is empty."""
-    maps = read_class(cls, with_noise, work.unit)
+    with log.profile.step("read"):
+        maps = read_class(cls, with_noise, work.unit)
     if maps.identical_halves and cls.half_maps:
         log.warn(f"{cls.half_maps[0]}: the two half maps are identical, so they say nothing about the noise; "
                  "using the map's own solvent")
@@ -44,13 +45,24 @@ def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
         log.warn(f"{cls.map_path}: class {cls.number} map is {reason} (empty class); skipped")
         return None
     work.check()
-    return maps.volume, maps.header, measure_class(cls, maps.volume, maps.noise, work)
+    with log.profile.step("estimate"):
+        measurement = measure_class(cls, maps.volume, maps.noise, work)
+    return maps.volume, maps.header, measurement
 
 
-def _written(job: JobDirectory, processed: ProcessedClass, header: MapHeader, seconds: float) -> ClassResult:
-    """Write a finished class's maps; its result with its time."""
-    write_class_maps(job, processed, header)
-    return replace(processed.result, seconds=seconds)
+def _finished(cls: ClassInput, volume: np.ndarray, estimate: ScaleEstimate, work: ClassWork, job: JobDirectory,
+              log: JobLog) -> ProcessedClass:
+    """A normalised class modified and summarised (``classes.finish_class``)."""
+    with log.profile.step("modify"):
+        return finish_class(cls, volume, estimate, work, class_outputs(job, cls.number, work.modify))
+
+
+def _written(job: JobDirectory, processed: ProcessedClass, header: MapHeader, started: float,
+             log: JobLog) -> ClassResult:
+    """Write a finished class's maps; its result with its time (since ``started``)."""
+    with log.profile.step("write"):
+        write_class_maps(job, processed, header)
+    return replace(processed.result, seconds=time.perf_counter() - started)
 
 
 def _own_estimate(cls: ClassInput, work: ClassWork,
@@ -60,7 +72,8 @@ def _own_estimate(cls: ClassInput, work: ClassWork,
     if measured is None:
         return None
     volume, header, measurement = measured
-    return volume, header, measurement, normalise_class(cls, measurement, None, work.threads)
+    with log.profile.step("estimate"):
+        return volume, header, measurement, normalise_class(cls, measurement, None, work.threads)
 
 
 #: what the passes return: results, classes found empty, the joint reference (None: each class its own),
@@ -138,8 +151,8 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, lo
         if estimated is None:
             return None
         volume, header, measurement, estimate = estimated
-        processed = finish_class(cls, volume, estimate, work, class_outputs(job, cls.number, work.modify))
-        return _written(job, processed, header, time.perf_counter() - started), measurement
+        processed = _finished(cls, volume, estimate, work, job, log)
+        return _written(job, processed, header, started, log), measurement
 
     def each(cls: ClassInput, answer: tuple[ClassResult, Measurement] | None) -> None:
         if answer is None:
@@ -193,10 +206,12 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: 
     def finish(index: int, work: ClassWork) -> ClassResult:
         work.check()
         started = time.perf_counter()
-        cls, estimate, seconds = _joint_estimate(pending, index, reference, work.threads)
-        maps = read_class(cls, with_noise=False, unit=work.unit)
-        processed = finish_class(cls, maps.volume, estimate, work, class_outputs(job, cls.number, work.modify))
-        return _written(job, processed, maps.header, seconds + time.perf_counter() - started)
+        with log.profile.step("estimate"):
+            cls, estimate, seconds = _joint_estimate(pending, index, reference, work.threads)
+        with log.profile.step("read"):
+            maps = read_class(cls, with_noise=False, unit=work.unit)
+        processed = _finished(cls, maps.volume, estimate, work, job, log)
+        return _written(job, processed, maps.header, started - seconds, log)
 
     results: list[ClassResult] = []
 

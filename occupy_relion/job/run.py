@@ -95,8 +95,9 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
             raise _nothing_to_analyse(inputs)
         skipped = sorted(skipped + empty)
         check()
-        regions = region_step(job, options, inputs.kind, measurements, grid, results[0].settings.lowpass_angstrom,
-                              check, log)
+        with log.profile.step("regions"):
+            regions = region_step(job, options, inputs.kind, measurements, grid,
+                                  results[0].settings.lowpass_angstrom, check, log)
         del measurements
 
         run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
@@ -104,7 +105,8 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
         check()
         published = publish(job)  # every map and table of the run, moved to its final name at once
         log.wrote([summary])
-        report = write_report(job, run, results, log.warn, regions, _drawing(drawer, log, check))
+        with log.profile.step("report"):  # with a background report: only the wait for it
+            report = write_report(job, run, results, log.warn, regions, _drawing(drawer, log, check))
     publish(job, published)
     log.wrote(report)
     check()

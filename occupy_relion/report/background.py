@@ -6,8 +6,8 @@ forks a child process before the first class is read.  The child imports the rep
 once, on the other core, and draws each class page as soon as the class is finished (the job sends
 the :class:`~occupy_relion.result.ClassResult`); the pages that need every class (the regions, the
 run page, the joint page) are drawn when the job asks for the report.  PDF pages may be written in
-any order and listed in another: the child lists them in the report's order, so the file is the
-same as one drawn page by page in order.  Each page drawn is reported back (the job logs it), and
+any order and listed in another: the child lists them in the report's order, so the file shows the
+same pages in the same order as one drawn page by page (its objects are stored in another order).  Each page drawn is reported back (the job logs it), and
 the job checks for RELION's abort request while it waits.
 
 The page numbers printed on the class pages depend on whether the region pages come first and how
@@ -18,17 +18,21 @@ and the whole report is drawn again, in order, exactly as before.
 Forked, not spawned: the child is a copy of the job as it is when the classes start (no new
 interpreter, no second import of numpy), and it calls :func:`occupy_relion.report.write_report`
 itself, so the report is written by the same function as without a child.  The child writes only
-into files named by the job (the staging area and one hidden temporary file in the job directory);
-it never touches the job's lock, logs or markers, and ignores the signals the job handles.
+into files named by the job (the staging area and one hidden temporary file in the job directory,
+which holds the early pages, a few hundred KB); it never touches the job's lock, logs or markers,
+ignores Ctrl-C (the job ends it) and dies on SIGTERM.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import queue
 import signal
 import tempfile
+import threading
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,9 +89,16 @@ class BackgroundReport:
         self._connection, child = context.Pipe()
         self._process = context.Process(target=_child, args=(child, Path(job_dir), plan, self._early_path),
                                         daemon=True, name="occupy_relion report")
-        self._process.start()
+        with warnings.catch_warnings():  # Python 3.12+ warns about fork when threads exist; ours start after it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._process.start()
         child.close()
         self.drawn: list[str] = []  # the pages the child has drawn so far (what each page shows)
+        # messages go through a thread: a class result is larger than the pipe's buffer, and the job
+        # must not wait while the child is busy drawing
+        self._outbox: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        self._sender = threading.Thread(target=self._send_all, name="occupy_relion report sender", daemon=True)
+        self._sender.start()
 
     @staticmethod
     def available() -> bool:
@@ -99,10 +110,18 @@ class BackgroundReport:
         self._send(("class", result))
 
     def _send(self, message: tuple) -> None:
-        try:
-            self._connection.send(message)
-        except (OSError, EOFError):  # the child is gone: finish() says why
-            pass
+        self._outbox.put(message)
+
+    def _send_all(self) -> None:
+        """The sender thread: every message in order, until close() (the child gone: finish() says why)."""
+        while True:
+            message = self._outbox.get()
+            if message is None:
+                return
+            try:
+                self._connection.send(message)
+            except (OSError, EOFError, ValueError):
+                return
 
     def pages_drawn(self) -> list[str]:
         """The pages drawn since the last call (without waiting)."""
@@ -171,11 +190,9 @@ class BackgroundReport:
 
     def close(self) -> None:
         """End the child (if it still runs) and wait for it: call whatever happened to the job."""
-        try:
-            self._send(("stop",))
-            self._connection.close()
-        except OSError:
-            pass
+        self._send(("stop",))
+        self._outbox.put(None)
+        self._sender.join(timeout=0.2)
         self._process.join(timeout=0.2)
         if self._process.is_alive():  # still drawing (the job stops): end it now
             self._process.terminate()
@@ -183,6 +200,11 @@ class BackgroundReport:
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+        self._sender.join()  # the child is gone, so a send it blocked in has failed
+        try:
+            self._connection.close()
+        except OSError:
+            pass
         self._early_path.unlink(missing_ok=True)
 
 
