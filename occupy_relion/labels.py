@@ -57,6 +57,7 @@ PARAMETER_LABELS = {
     "sigmoid": "Sigmoid γ",
     "pivot": "Pivot",
     "scale_limit": "Scale limit",
+    "max_gain": "Maximum gain",
     "exclude_solvent": "Exclude solvent",
     "joint": "Joint normalisation",
     "mask": "Solvent mask",

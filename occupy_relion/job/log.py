@@ -124,8 +124,8 @@ class JobLog:
                  f"{resolved.kernel_radius:g} Å, reference tile {resolved.tile:g} Å, amplify {o.amplify:g}"
                  + (f", attenuate {o.attenuate:g}" if o.attenuate is not None else "")
                  + (f", sigmoid {o.sigmoid:g} (pivot {o.pivot:g})" if o.sigmoid is not None else "")
-                 + f", scale limit {o.scale_limit:g}, exclude solvent {fmt(o.exclude_solvent)}"
-                 + f", joint {fmt(o.joint)}, threads {o.threads}")
+                 + f", scale limit {o.scale_limit:g}, maximum gain {o.max_gain:g}"
+                 + f", exclude solvent {fmt(o.exclude_solvent)}, joint {fmt(o.joint)}, threads {o.threads}")
 
     def memory(self, estimate: MemoryEstimate) -> None:
         """What the run will need (and a warning when less is available)."""
@@ -145,6 +145,9 @@ class JobLog:
                  f"{100 * st.partial_fraction:.0f}% below 0.5; solvent {fmt(s.solvent_mean, 3)} "
                  f"± {fmt(s.solvent_sd, 3)} ({s.solvent_region.label}), noise floor "
                  f"{fmt(s.noise_floor, 3)} ({s.noise_floor_source.label}), reference {fmt(s.reference_value, 3)}")
+        low, high = s.noise_floor_spread
+        self.say(f"   noise floor {fmt(s.noise_floor, 3)} (local: 5-95% of the box {low:.2f}-{high:.2f} × it): "
+                 f"{s.noise_floor_reason}")
 
     def class_measured(self, number: int, seconds: float, reference: float) -> None:
         """--joint: a class measured against its own reference (normalised later)."""
