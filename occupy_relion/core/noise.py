@@ -118,19 +118,29 @@ def _smooth(field: np.ndarray, sigma: float, spacing: Sequence[float]) -> np.nda
     return ndimage.gaussian_filter(field, [sigma / s for s in spacing], mode="wrap", truncate=3.0)
 
 
-def local_level(noise: np.ndarray, valid: np.ndarray, lowpass: float, spacing: Sequence[float]) -> np.ndarray:
-    """Local noise sd σ(x) of ``noise`` from its ``valid`` voxels (a mask or a 0..1 weight), averaged over a window of
-    ``LOCAL_WINDOW`` low-pass lengths and filled in from a wider one (then the global level) where
-    the window holds few valid voxels (inside a molecule, when the noise is the map's own solvent)."""
-    w = valid.astype(np.float32)
+def local_level(noise: np.ndarray, valid: np.ndarray, lowpass: float, spacing: Sequence[float],
+                threads: int = 1) -> np.ndarray:
+    """Local noise sd σ(x) of ``noise`` from its ``valid`` voxels (a mask or a 0..1 weight), averaged
+    over a window of ``LOCAL_WINDOW`` low-pass lengths and filled in from a wider one (then the global
+    level) where the window holds few valid voxels (inside a molecule, when the noise is the map's own
+    solvent).  The windows are far wider than the low-pass, so the averaging is done on a grid of about
+    one low-pass per voxel (Fourier-resampled there) and interpolated back."""
+    w = np.asarray(valid, np.float32)
     power = np.square(noise) * w
-    global_power = float(power.sum(dtype=np.float64) / max(float(w.sum()), 1.0))
-    near_p, near_w = _smooth(power, LOCAL_WINDOW * lowpass, spacing), _smooth(w, LOCAL_WINDOW * lowpass, spacing)
-    far_p, far_w = _smooth(power, WIDE_WINDOW * lowpass, spacing), _smooth(w, WIDE_WINDOW * lowpass, spacing)
+    global_power = float(power.sum(dtype=np.float64) / max(float(w.sum(dtype=np.float64)), 1.0))
+    step = float(np.mean(spacing))
+    coarse_shape = filters.working_shape(noise.shape, step, lowpass)
+    coarse_spacing = tuple(n * s / m for n, s, m in zip(noise.shape, spacing, coarse_shape))
+    fields = [np.maximum(filters.resample_lowpass(f, step, coarse_shape, 2.5 * lowpass, threads), 0)
+              for f in (power, w)]
+    del power, w
+    near_p, near_w = (_smooth(f, LOCAL_WINDOW * lowpass, coarse_spacing) for f in fields)
+    far_p, far_w = (_smooth(f, WIDE_WINDOW * lowpass, coarse_spacing) for f in fields)
     prior = np.float32(1e-3)
     level = (near_p + np.float32(0.05) * far_p + prior * np.float32(global_power)) / (
         near_w + np.float32(0.05) * far_w + prior)
-    return np.sqrt(np.maximum(level, 0), dtype=np.float32)
+    level = np.sqrt(np.maximum(level, 0), dtype=np.float32)
+    return filters.upsample_linear(level, noise.shape, threads)
 
 
 def unit_floor(noise: np.ndarray, level: np.ndarray, valid: np.ndarray, radius: float, spacing: Sequence[float],

@@ -266,13 +266,13 @@ def _noise_model(
         sample, transfer = noise_mod.match_filter(noise, stat_grid, solvent_for_transfer, threads)
         del noise
         valid = usable
-        level = noise_mod.local_level(sample, valid, p.lowpass, spacing)
+        level = noise_mod.local_level(sample, valid, p.lowpass, spacing, threads)
         source = NoiseFloorSource.NOISE_MAP
         reason = (f"half-map noise filtered like the map (mean transfer {transfer:.2f} in its solvent), "
                   "local level over the whole box")
     elif far_count >= _MIN_SOLVENT_VOXELS:
         valid = far
-        level = noise_mod.local_level(stat_grid, far_weight, p.lowpass, spacing)
+        level = noise_mod.local_level(stat_grid, far_weight, p.lowpass, spacing, threads)
         sample = stat_grid  # the map's own solvent (only its far voxels are used for c)
         source = NoiseFloorSource.SOLVENT_VOXELS
         reason = (f"no half maps: the map's own solvent, {far_count} voxels far from the molecule, "
