@@ -202,12 +202,16 @@ def fit_bias(
     groups = [g for g in groups if g.size >= 10]
     signal = np.linspace(0.0, 61.0, 4000)
 
+    def invert(x: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """a / f for observed m / f = x; far above the table the bias is nil, so a = m."""
+        return np.where(x > expected[-1], x, np.interp(x, expected, signal, left=0.0))
+
     def score(decay: float) -> float:
         expected = signal + np.exp(-decay * signal)
-        a1 = np.interp(x1, expected, signal, left=0.0) * f
+        a1 = invert(x1, expected) * f
         errors = []
         for alpha, x in xs:
-            a = np.interp(x, expected, signal, left=0.0) * f
+            a = invert(x, expected) * f
             for g in groups:
                 reference = np.median(a1[g])
                 if reference > 0:

@@ -91,3 +91,13 @@ def test_too_little_solvent_says_so_and_still_estimates():
     assert m.settings.noise_floor_source is NoiseFloorSource.SIMULATED
     assert "solvent voxels far from the molecule" in m.settings.noise_floor_reason
     assert m.settings.noise_floor > 0 and np.isfinite(m.statistic).all()
+
+
+def test_fit_reads_density_far_above_the_floor_as_it_is():
+    """Density hundreds of floors strong (a map with almost no noise) scaled by α reads α exactly."""
+    rng = np.random.default_rng(6)
+    observed = (200 + 100 * rng.random((20, 20, 20))).astype(np.float32)
+    floor = np.ones(observed.shape, np.float32)
+    voxels = np.ones(observed.shape, bool)
+    model = noise.fit_bias(observed, floor, voxels, [(0.5, observed * 0.5), (0.25, observed * 0.25)], 0.27)
+    assert model.fitted and model.residual < 1e-6 and model.decay == 0.27
