@@ -2,11 +2,13 @@
 
 The local statistic is the maximum of the solvent-centred map over a ball of radius ``lowpass / 2``
 around each voxel, taken on the low-passed map (occupancy mode) or on the unfiltered map (resolution
-mode).  The noise floor (what that maximum reads in pure solvent) is removed in quadrature, and the
-result is divided by a full-occupancy reference: the largest median of the statistic over tiles of a
-fixed size in Å, anywhere in the box (the typical value of the best-occupied region, so fully occupied
-density reads close to 1; the published method's τ-quantile is available as an option).  Everything is defined in Å, so a particle gives the same
-numbers at another pixel size or in a bigger box.
+mode).  The noise bias of that maximum is removed voxel by voxel against a local noise floor
+(:mod:`.noise`: from half-map noise filtered like the map, or the map's own solvent), and the result is
+divided by a full-occupancy reference: the largest median of the statistic over tiles of a fixed size
+in Å, anywhere in the box (the typical value of the best-occupied region).  The scale is linear and
+not clipped above: fully occupied density reads about 1, half of it a little above; the published
+method's τ-quantile is available as an option.  Everything is defined in Å, so a particle gives the
+same numbers at another pixel size or in a bigger box.
 
 Occupancy mode runs on a working grid of ``lowpass / 4`` Å: the low-passed map is band-limited, so it
 is held exactly there, and the scale (smooth at the low-pass) is interpolated back to full size.
@@ -118,7 +120,7 @@ class ScaleEstimate:
 
     @property
     def scale(self) -> np.ndarray:
-        """Full-size local scale in [0, 1] (float32)."""
+        """Full-size local scale (float32): linear, about 1 for full density, may exceed 1 a little."""
         if "scale" not in self._full:
             self._full["scale"] = filters.upsample_linear(self.scale_grid, self.shape, self.threads)
         return self._full["scale"]
@@ -488,14 +490,15 @@ def measure(
 
 
 def normalise(measurement: Measurement, reference: float | None = None, threads: int = 1) -> ScaleEstimate:
-    """Scale = statistic / reference, clipped to [0, 1], and confidence (full size on demand).
+    """Scale = statistic / reference (linear, not clipped above: full density reads about 1, half of it
+    above), and confidence (full size on demand).
 
     ``reference`` overrides the map's own reference (joint normalisation of several classes).
     """
     ref = measurement.reference if reference is None else float(reference)
     if not ref > 0:
         raise MapError("no density above the noise floor: the map looks like pure solvent")
-    # scale and clip on the working grid: interpolation commutes with both
+    # scale and clip at 0 on the working grid: interpolation commutes with both
     scale = np.maximum(measurement.statistic * np.float32(1.0 / ref), 0)
     conf = np.clip(measurement.confidence, 0, 1)
     settings = replace(measurement.settings, reference_value=ref, reference_is_joint=reference is not None)
@@ -512,7 +515,7 @@ def estimate_scale(
     threads: int = 1,
     check: Callable[[], None] | None = None,
 ) -> ScaleEstimate:
-    """Local scale in [0, 1] and confidence in [0, 1] of one map, at full size."""
+    """Local scale (about 1 for full density) and confidence in [0, 1] of one map, at full size."""
     return normalise(measure(volume, pixel_size, parameters, mask=mask, noise=noise, threads=threads, check=check), threads=threads)
 
 
