@@ -110,7 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("sigmoid", metavar="GAMMA", nargs="?", help="also write a sigmoid-modified map with power γ ≥ 1")
     add("pivot", metavar="SCALE", nargs="?", help="sigmoid pivot in (0, 1) (default {pivot})")
     add("scale_limit", metavar="SCALE", nargs="?",
-        help="scales below this are treated as this (default {scale_limit})")
+        help=f"scales below this are treated as this (default {JobOptions.scale_limit})")
+    add("max_gain", metavar="GAIN", nargs="?",
+        help=f"no density is multiplied by more than this when modifying: the scale a gain is computed from "
+             f"is at least 1/GAIN (default {JobOptions.max_gain:g}; inf: only the scale limit)")
     # the GUI shows about 12 characters of a parameter's label: short aliases for the long names
     add("exclude_solvent", "no_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="flatten the solvent in the modified maps (bare flag = yes)")
@@ -190,6 +193,7 @@ def parse_options(argv: list[str]) -> JobOptions:
         sigmoid=_optional_float("sigmoid", namespace.sigmoid, None),
         pivot=_float("pivot", namespace.pivot, defaults.pivot),
         scale_limit=_float("scale_limit", namespace.scale_limit, defaults.scale_limit),
+        max_gain=_float("max_gain", namespace.max_gain, defaults.max_gain),
         exclude_solvent=parse_bool("exclude_solvent", namespace.exclude_solvent),
         joint=parse_bool("joint", namespace.joint),
         mask_extend=_optional_float("mask_extend", namespace.mask_extend, defaults.mask_extend),

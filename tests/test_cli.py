@@ -37,6 +37,7 @@ def test_hyphens_bare_values_and_defaults():
                              "--in-parts", "a_data.star",
                              "--lowpass", "--sigmoid", "--relion-version", "4", "--amplify", "inf", "--mode"])
     assert options.scale_limit == 0.1 and options.exclude_solvent is False and options.in_parts == "a_data.star"
+    assert options.max_gain == 4.0 and parse_options(["--o", "E/", "--max_gain", "inf"]).max_gain == math.inf
     assert options.lowpass is None and options.sigmoid is None  # bare: the default
     assert options.relion_version == "4" and math.isinf(options.amplify) and options.mode == "occupancy"
 

@@ -279,8 +279,9 @@ def test_gui_job_star_gives_a_command_line_our_program_accepts(shared_relion):
     assert parsed.amplify == float("inf") and parsed.lowpass is None and parsed.threads == 2
     assert parsed.mask_extend is None and parsed.mask_soft_edge is None  # empty: the defaults
     defaults = parse_options(["--o", "External/job009/"])
-    assert (parsed.pivot, parsed.scale_limit, parsed.region_difference) == (
-        defaults.pivot, defaults.scale_limit, defaults.region_difference)  # Additional arguments show them
+    # Additional arguments show them
+    assert (parsed.pivot, parsed.scale_limit, parsed.max_gain, parsed.region_difference) == (
+        defaults.pivot, defaults.scale_limit, defaults.max_gain, defaults.region_difference)
 
 
 #: about as many characters of a parameter's label as the RELION GUI shows ("exclude_solvent" shows as

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .halves import half_map_mean, half_map_noise
-from .modify import DEFAULT_SCALE_LIMIT, amplify, attenuate, sigmoid
+from .modify import DEFAULT_MAX_GAIN, DEFAULT_SCALE_LIMIT, amplify, attenuate, gain_floor, sigmoid
 from .nodata import zero_where_no_data
 from .scale import (
     MODES,
@@ -36,12 +36,11 @@ from .settings import EstimateSettings, Measurability, Mode, NoiseFloorSource, P
 from .solvent import SolventFitError, SolventModel, solvent_noise, solvent_spectrum
 
 __all__ = [
-    "MODES", "EstimateSettings", "MapError", "Measurability", "Measurement", "Mode", "ModifyParameters",
-    "NoiseFloorSource", "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError", "SolventModel",
-    "SolventRegion",
-    "amplify", "attenuate", "check_map", "estimate_scale", "half_map_mean", "half_map_noise", "joint_reference",
-    "measure", "modify_map", "molecule_scale", "normalise", "scale_statistics", "sigmoid", "solvent_like_noise",
-    "tau_for",
+    "DEFAULT_MAX_GAIN", "MODES", "EstimateSettings", "MapError", "Measurability", "Measurement", "Mode",
+    "ModifyParameters", "NoiseFloorSource", "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError",
+    "SolventModel", "SolventRegion", "amplify", "attenuate", "check_map", "estimate_scale", "gain_floor",
+    "half_map_mean", "half_map_noise", "joint_reference", "measure", "modify_map", "molecule_scale", "normalise",
+    "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
 ]
 
 
@@ -55,6 +54,7 @@ class ModifyParameters:
     sigmoid: float | None = None
     pivot: float = 0.5
     scale_limit: float = DEFAULT_SCALE_LIMIT
+    max_gain: float = DEFAULT_MAX_GAIN  # no density is multiplied by more (scale floored at 1 / max_gain)
     exclude_solvent: bool = False
     seed: int = 0
 
@@ -68,6 +68,13 @@ class ModifyParameters:
             raise ParameterError("pivot", f"must be between 0 and 1, not {self.pivot:g}")
         if not 0 < self.scale_limit < 1:
             raise ParameterError("scale_limit", f"must be between 0 and 1, not {self.scale_limit:g}")
+        if not self.max_gain > 1:  # NaN fails too; inf means no bound beyond the scale limit
+            raise ParameterError("max_gain", f"must be above 1, not {self.max_gain:g}")
+
+    @property
+    def gain_floor(self) -> float:
+        """The lowest scale a gain is computed from: max(scale_limit, 1 / max_gain)."""
+        return gain_floor(self.scale_limit, self.max_gain)
 
 
 def solvent_like_noise(
@@ -93,7 +100,7 @@ def modify_map(
     check = check or (lambda: None)
     p = parameters
     mu = estimate.solvent.mean
-    common: dict[str, Any] = dict(scale_limit=p.scale_limit, exclude_solvent=p.exclude_solvent, threads=threads,
+    common: dict[str, Any] = dict(scale_limit=p.gain_floor, exclude_solvent=p.exclude_solvent, threads=threads,
                                   no_data=estimate.no_data)
     scale, conf = estimate.scale_grid, estimate.confidence_grid  # interpolated slab by slab
     out = {"equalised": amplify(volume, scale, conf, mu, p.amplify, **common)}

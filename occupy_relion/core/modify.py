@@ -6,8 +6,11 @@ weighted by the confidence C that a voxel is not solvent:
     out = V + (V − μ)·G + H·noise,   G = C·(F − 1)  (solvent kept)   or  G = C·F − 1  (solvent flattened)
                                      H = C·√(1 − F²) where F < 1 (attenuation and sigmoid only)
 
-so attenuated density is replaced by solvent-like noise of the same level, not by a hole.  Scales
-below ``scale_limit`` count as ``scale_limit``: no factor is ever infinite or NaN.  G and H depend only
+so attenuated density is replaced by solvent-like noise of the same level, not by a hole.  The scale
+is linear and may exceed 1 a little; for a gain it is clipped to [floor, 1], where the floor is
+``scale_limit`` or ``1 / max_gain``, whichever is larger (:func:`gain_floor`): no factor is ever
+infinite or NaN, and no density is lifted more than ``max_gain`` times, so smooth low density (a
+detergent belt, a micelle, flexible fuzz) is not lifted above the protein.  G and H depend only
 on scale and confidence, so every output scales with the input's intensity, and F = 1 (γ = 1) returns
 the input exactly.
 
@@ -30,6 +33,8 @@ from .filters import RowInterpolator, run_in_slabs, upsample_linear
 from .nodata import NoData, full_size_rows
 
 DEFAULT_SCALE_LIMIT = 0.05
+#: the largest factor equalisation multiplies density by (the scale is floored at its inverse)
+DEFAULT_MAX_GAIN = 4.0
 
 #: output planes per block: blocks stay small while several operations run on them
 _SLAB = 8
@@ -37,11 +42,18 @@ _SLAB = 8
 Factor = Callable[[np.ndarray], np.ndarray]
 
 
+def gain_floor(scale_limit: float, max_gain: float) -> float:
+    """The lowest scale a gain is computed from: ``scale_limit`` or ``1 / max_gain``, the larger."""
+    if not max_gain > 1:
+        raise ValueError(f"maximum gain must be above 1, not {max_gain}")
+    return max(float(scale_limit), 1.0 / float(max_gain))
+
+
 def _limited(scale: np.ndarray, scale_limit: float) -> np.ndarray:
-    """A float32 copy of ``scale`` with values below ``scale_limit`` raised to it."""
+    """A float32 copy of ``scale`` clipped to [``scale_limit``, 1] (the linear scale may exceed 1)."""
     if not 0 < scale_limit < 1:
         raise ValueError(f"scale limit must be in (0, 1), not {scale_limit}")
-    return np.maximum(scale, np.float32(scale_limit), dtype=np.float32)
+    return np.clip(scale, np.float32(scale_limit), np.float32(1), dtype=np.float32)
 
 
 def amplify_factor(scale: np.ndarray, gamma: float, scale_limit: float = DEFAULT_SCALE_LIMIT) -> np.ndarray:

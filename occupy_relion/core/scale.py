@@ -2,11 +2,13 @@
 
 The local statistic is the maximum of the solvent-centred map over a ball of radius ``lowpass / 2``
 around each voxel, taken on the low-passed map (occupancy mode) or on the unfiltered map (resolution
-mode).  The noise floor (what that maximum reads in pure solvent) is removed in quadrature, and the
-result is divided by a full-occupancy reference: the largest median of the statistic over tiles of a
-fixed size in Å, anywhere in the box (the typical value of the best-occupied region, so fully occupied
-density reads close to 1; the published method's τ-quantile is available as an option).  Everything is defined in Å, so a particle gives the same
-numbers at another pixel size or in a bigger box.
+mode).  The noise bias of that maximum is removed voxel by voxel against a local noise floor
+(:mod:`.noise`: from half-map noise filtered like the map, or the map's own solvent), and the result is
+divided by a full-occupancy reference: the largest median of the statistic over tiles of a fixed size
+in Å, anywhere in the box (the typical value of the best-occupied region).  The scale is linear and
+not clipped above: fully occupied density reads about 1, half of it a little above; the published
+method's τ-quantile is available as an option.  Everything is defined in Å, so a particle gives the
+same numbers at another pixel size or in a bigger box.
 
 Voxels without data (flattened, masked out, zero-padded: :mod:`.nodata`) are filled with the solvent
 mean before the low-pass, left out of the solvent fit and the noise floor, and get confidence 0.  A map
@@ -26,6 +28,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from . import filters
+from . import noise as noise_mod
 from .nodata import NoData, filled, find_no_data
 from .settings import EstimateSettings, Measurability, Mode, NoiseFloorSource, ParameterError, SolventRegion
 from .solvent import SolventModel, confidence, fit_solvent
@@ -37,6 +40,12 @@ OVERSAMPLING = 4.0
 
 #: fewest solvent voxels from which the noise floor is measured directly (else it is simulated)
 _MIN_SOLVENT_VOXELS = 500
+
+#: most molecule voxels the noise-bias decay is fitted on (an even subsample)
+_CALIBRATION_VOXELS = 8000
+
+#: seeds of the solvent-spectrum noise the decay is fitted with (each used with its negative)
+_CALIBRATION_SEEDS = (4321,)
 
 
 class MapError(ValueError):
@@ -118,7 +127,7 @@ class ScaleEstimate:
 
     @property
     def scale(self) -> np.ndarray:
-        """Full-size local scale in [0, 1] (float32)."""
+        """Full-size local scale (float32): linear, about 1 for full density, may exceed 1 a little."""
         if "scale" not in self._full:
             self._full["scale"] = filters.upsample_linear(self.scale_grid, self.shape, self.threads)
         return self._full["scale"]
@@ -216,60 +225,157 @@ def _near_no_data(no_data: NoData, shape: Sequence[int], radius: float, spacing:
 
 
 def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float]) -> np.ndarray:
-    """Voxels more than ``distance`` Å (per axis) from any voxel of confidence ≥ 0.5.
+    """Weight (0..1) of each voxel as solvent far from the molecule: 1 where no voxel within
+    ``distance`` Å (per axis) has confidence above 0.25, 0 where one reaches 0.5, linear between.
 
-    The noise floor is measured there: choosing solvent by a voxel's own confidence would choose low
-    values, and the local maximum around them would read about a third below the true floor.
+    The noise is measured there: choosing solvent by a voxel's own confidence would choose low values,
+    and the local maximum around them would read about a third below the true floor.  The weight is
+    continuous in the confidence, so a voxel whose confidence crosses 0.5 by a rounding error does not
+    switch a whole ball of solvent in or out of the local noise level.
     """
-    near = (conf >= 0.5).view(np.uint8)
+    near = np.asarray(conf, np.float32)
     for axis, step in enumerate(spacing):
         near = maximum_filter1d(near, 2 * int(np.ceil(distance / step)) + 1, axis=axis, mode="wrap")
-    return near == 0
+    weight = np.float32(0.5) - near
+    weight *= np.float32(4)
+    return np.clip(weight, 0, 1, out=weight)
 
 
-def _simulated_floor(radius: float, spacing: Sequence[float], lowpass: float | None) -> float:
-    """Median local maximum of unit-variance, low-passed white noise (used when little solvent)."""
-    rng = np.random.default_rng(12345)
-    side = 48
-    noise = rng.standard_normal((side, side, side), dtype=np.float32)
-    if lowpass is not None:
-        noise = filters.resample_lowpass(noise, float(spacing[0]), (side,) * 3, lowpass)
-    noise /= noise.std()
-    return float(np.median(filters.ball_maximum(noise, radius, spacing)))
-
-
-#: decay of the noise bias of a local maximum with signal: E[max] = a + f·exp(−k·a/f) for a signal
-#: maximum a and noise floor f, per mode (calibrated on synthetic particles with
-#: benchmarks/calibrate_noise_bias.py: the bias is f in solvent and fades as the signal pins the
-#: maximum; faster on the unfiltered map, whose noise is less correlated over the kernel)
+#: decay of the noise bias with signal per mode when it is not fitted on the map (resolution mode,
+#: or too little molecule): E[max] = a + f·exp(−k·a/f)
 NOISE_BIAS_DECAY = {"occupancy": 0.27, "resolution": 0.37}
 
 
-def _noise_floor_table(decay: float, top: float = 60.0, samples: int = 6001) -> tuple[np.ndarray, float]:
-    """Signal a (in units of the floor) for observed maxima m = 0, step, ... top, inverting
-    m = a + exp(−k a); below m = 1 the signal is 0."""
-    signal = np.linspace(0.0, top + 1, 4 * samples)
-    expected = signal + np.exp(-decay * signal)
-    observed = np.linspace(0.0, top, samples)
-    return np.interp(observed, expected, signal, left=0.0), top / (samples - 1)
+@dataclass
+class _NoiseResult:
+    """The noise-corrected statistic and how the floor under it was found."""
+
+    statistic: np.ndarray
+    floor_median: float
+    spread: tuple[float, float]  # 5th and 95th percentile of the floor over the box / its median
+    source: NoiseFloorSource
+    reason: str
+    bias: noise_mod.BiasModel
 
 
-def _remove_noise_floor(statistic: np.ndarray, floor: float, decay: float, threads: int = 1) -> np.ndarray:
-    """Invert E[max] = a + f·exp(−k·a/f) per voxel: solvent reads 0, strong density keeps its value.
+def _noise_model(
+    stat_grid: np.ndarray,
+    statistic: np.ndarray,
+    conf: np.ndarray,
+    excluded: np.ndarray | None,
+    noise: np.ndarray | None,
+    pixel_size: float,
+    work_shape: Sequence[int],
+    spacing: Sequence[float],
+    p: ResolvedScaleParameters,
+    solvent: SolventModel,
+    threads: int,
+) -> _NoiseResult:
+    """Local floor f(x) = c·σ(x) and the bias model; returns the statistic with the bias removed.
 
-    A plain subtraction of the floor would over-correct strong density (where the signal, not the noise,
-    decides where the maximum is); a plain ratio keeps the bias that makes weak density read high.
+    σ(x) is the local noise level: of the half-map noise filtered like the map when given, else of
+    the map's far solvent, else (too little of it) the solvent's sd everywhere.  c is the median local
+    maximum of that noise in units of σ.  In occupancy mode the decay k is fitted on the map's own
+    density scaled by 1/2 and 1/4 and refilled with its own noise, so the corrected statistic is linear.
     """
-    if floor <= 0:
-        return np.maximum(statistic, 0, out=statistic)
-    table, step = _noise_floor_table(decay)
-    top = np.float32((len(table) - 1) * step)
-    observed = statistic * np.float32(1 / floor)
-    corrected = filters.lookup_uniform(observed, 0.0, step, table, threads)
-    beyond = observed > top  # far above the floor the bias is below 1e-5 f
-    corrected[beyond] = observed[beyond]
-    corrected *= np.float32(floor)
-    return corrected
+    occupancy = p.mode == "occupancy"
+    if excluded is not None and excluded.shape != stat_grid.shape:  # resolution mode: full size
+        excluded = filters.upsample_linear(excluded.astype(np.float32), stat_grid.shape, threads) > 0.001
+    usable = np.ones(stat_grid.shape, bool) if excluded is None else ~excluded
+    far_weight = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing) * usable
+    far = far_weight >= 0.5
+    far_count = int(np.count_nonzero(far))
+    if noise is not None:
+        noise = check_map(noise, "noise map")
+        if occupancy:
+            noise = filters.resample_lowpass(noise, pixel_size, work_shape, p.lowpass, threads)
+        noise = noise - np.float32(noise.mean())
+        solvent_for_transfer = far_weight if far_count >= _MIN_SOLVENT_VOXELS else (conf < 0.5) & usable
+        sample, transfer = noise_mod.match_filter(noise, stat_grid, solvent_for_transfer, threads)
+        del noise
+        valid = usable
+        level = noise_mod.local_level(sample, valid, p.lowpass, spacing, threads)
+        source = NoiseFloorSource.NOISE_MAP
+        reason = (f"half-map noise filtered like the map (mean transfer {transfer:.2f} in its solvent), "
+                  "local level over the whole box")
+    elif far_count >= _MIN_SOLVENT_VOXELS:
+        valid = far
+        level = noise_mod.local_level(stat_grid, far_weight, p.lowpass, spacing, threads)
+        sample = stat_grid  # the map's own solvent (only its far voxels are used for c)
+        source = NoiseFloorSource.SOLVENT_VOXELS
+        reason = (f"no half maps: the map's own solvent, {far_count} voxels far from the molecule, "
+                  "local level extrapolated into the molecule")
+    else:
+        weight = np.clip(1 - conf, 0, 1) * usable
+        if conf.shape != stat_grid.shape:
+            weight = filters.upsample_linear(weight.astype(np.float32), stat_grid.shape, threads)
+        power, _, _ = noise_mod.solvent_power(stat_grid, weight, threads)
+        sample = noise_mod.coloured_noise(power, stat_grid.shape, solvent.sd if occupancy else
+                                          float(np.std(stat_grid[weight > 0.5])) if (weight > 0.5).any()
+                                          else solvent.sd, seed=12345, threads=threads)
+        valid = usable
+        level = np.full(stat_grid.shape, np.float32(sample.std()), np.float32)
+        source = NoiseFloorSource.SIMULATED
+        reason = (f"only {far_count} solvent voxels far from the molecule (fewer than {_MIN_SOLVENT_VOXELS}): "
+                  "noise of the solvent's spectrum at its sd, the same everywhere")
+    unit = noise_mod.unit_floor(sample, level, valid, p.kernel_radius, spacing, threads)
+    floor = level * np.float32(unit)
+    default = NOISE_BIAS_DECAY[p.mode]
+    bias = noise_mod.BiasModel(default, False, 0.0)
+    if occupancy and float(floor.max()) > 0:
+        if source is NoiseFloorSource.SOLVENT_VOXELS:  # refill with the solvent's spectrum at the local level
+            power, _, _ = noise_mod.solvent_power(stat_grid, far_weight, threads)
+            refills = []
+            for seed in _CALIBRATION_SEEDS:
+                refill = noise_mod.coloured_noise(power, stat_grid.shape, 1.0, seed, threads)
+                refill *= level
+                refills += [refill, -refill]  # antithetic: the pair's errors largely cancel
+            del power, refill
+        else:  # the noise sample itself, and its negative: two realisations independent of the map's noise
+            refills = [sample, -sample]
+        trials = []
+        for alpha in noise_mod.CALIBRATION_ALPHAS:
+            for refill in refills:
+                trial = stat_grid * np.float32(alpha)
+                trial += refill * np.float32(np.sqrt(1 - alpha * alpha))
+                trials.append((alpha, filters.ball_maximum(trial, p.kernel_radius, spacing, threads)))
+                del trial
+        del refills
+        molecule = _subsample((conf >= 0.5) & usable, _CALIBRATION_VOXELS)
+        bias = noise_mod.fit_bias(statistic, floor, molecule, trials, default)
+        del trials
+        if bias.fitted:
+            alphas = ", ".join(map(str, noise_mod.CALIBRATION_ALPHAS))
+            kept = (" (the default: no decay reads the map's own density at those occupancies better by "
+                    f"{noise_mod.TOLERANCE})" if bias.decay == default else "")
+            reason += (f"; noise-bias decay {bias.decay:g} fitted on the map's own density scaled to {alphas} "
+                       f"and refilled with its noise, rms error {bias.residual:.3f}{kept}")
+        else:
+            reason += (f"; noise-bias decay {default} (not fitted: fewer than {noise_mod.MIN_CALIBRATION_VOXELS} "
+                       "molecule voxels)")
+    else:
+        reason += f"; noise-bias decay {default} ({p.mode} mode default)"
+    if not float(floor.max()) > 0:
+        reason += "; WARNING: the noise floor is 0 (no noise measured), so the noise bias is not corrected"
+    median = float(np.median(floor[usable])) if usable.any() else 0.0
+    if median > 0:
+        p05, p95 = np.percentile(floor[usable], [5, 95])
+        spread = (float(p05 / median), float(p95 / median))
+    else:
+        spread = (0.0, 0.0)
+    corrected = noise_mod.remove_bias(statistic, floor, bias.decay, threads)
+    return _NoiseResult(corrected, median, spread, source, reason, bias)
+
+
+def _subsample(selected: np.ndarray, most: int) -> np.ndarray:
+    """``selected`` thinned to at most ``most`` voxels, evenly over its flat order (reproducible)."""
+    count = int(np.count_nonzero(selected))
+    if count <= most:
+        return selected
+    index = np.flatnonzero(selected)[:: int(np.ceil(count / most))]
+    out = np.zeros(selected.shape, bool)
+    out.flat[index] = True
+    return out
 
 
 def _tile_reference(
@@ -406,45 +512,25 @@ def measure(
         spacing = (pixel_size,) * 3
         conf = filters.upsample_linear(conf, volume.shape, threads)  # keep both on one grid
     statistic = filters.ball_maximum(stat_grid, p.kernel_radius, spacing, threads, check)
-    del stat_grid, lowpassed, source
+    del lowpassed, source
     check()
     kernel_voxels = filters.ball_voxel_count(p.kernel_radius, spacing)
 
-    # noise floor: what the local maximum reads where there is only solvent
+    # noise floor: what the local maximum reads where there is only noise, voxel by voxel; no ball that
+    # reaches a voxel without data measures it (where the map has no data, the halves agree too)
+    excluded = (_near_no_data(no_data, statistic.shape, p.kernel_radius, spacing, threads) if no_data.any
+                else None)
+    noise_model = _noise_model(stat_grid, statistic, conf, excluded, noise, pixel_size, work_shape, spacing, p,
+                               solvent, threads)
+    del stat_grid, excluded
+    statistic = noise_model.statistic
+    check()
     little_solvent = ""
-    if noise is not None:
-        noise = check_map(noise, "noise map")
-        if p.mode == "occupancy":
-            noise = filters.resample_lowpass(noise, pixel_size, work_shape, p.lowpass, threads)
-        noise_stat = filters.ball_maximum(noise - np.float32(noise.mean()), p.kernel_radius, spacing, threads)
-        if no_data.any:  # where the map has no data the halves agree (both masked): no noise to measure
-            with_data = ~_near_no_data(no_data, noise_stat.shape, p.kernel_radius, spacing, threads)
-            if np.count_nonzero(with_data) >= _MIN_SOLVENT_VOXELS:
-                noise_stat = noise_stat[with_data]
-        floor, floor_source = float(np.median(noise_stat)), "noise map"
-    else:
-        solvent_voxels = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing)
-        if no_data.any:  # no ball that reaches a voxel without data measures the floor
-            solvent_voxels &= ~_near_no_data(no_data, solvent_voxels.shape, p.kernel_radius, spacing, threads)
-        far = np.count_nonzero(solvent_voxels)
-        if far >= _MIN_SOLVENT_VOXELS:
-            floor, floor_source = float(np.median(statistic[solvent_voxels])), "solvent voxels"
-        else:
-            unit = _simulated_floor(p.kernel_radius, spacing, p.lowpass if p.mode == "occupancy" else None)
-            if p.mode == "occupancy":
-                sd = solvent.sd
-            else:
-                below = volume < solvent.mean
-                if no_data.constant is not None:  # flattened voxels are no noise
-                    below &= volume != np.float32(no_data.constant)
-                sd = float(np.std(volume[below])) * 1.66 if below.any() else solvent.sd
-            floor, floor_source = unit * sd, "simulated noise"
-            little_solvent = (
-                f"little solvent: only {far * float(np.prod(spacing)):.0f} Å³ of the box lies more than "
-                f"{p.kernel_radius + p.lowpass:.0f} Å from the molecule, so the noise floor is simulated and weak "
-                "density may have been taken for solvent (the molecule reads smaller); a looser box is safer")
-    floor = max(floor, 0.0)
-    statistic = _remove_noise_floor(statistic, floor, NOISE_BIAS_DECAY[p.mode], threads)
+    if noise_model.source is NoiseFloorSource.SIMULATED:
+        little_solvent = (
+            f"little solvent: too little of the box lies more than {p.kernel_radius + p.lowpass:.0f} Å from the "
+            "molecule, so the noise floor is simulated and weak density may have been taken for solvent (the "
+            "molecule reads smaller); a looser box is safer")
     tau = tau_for(kernel_voxels)
     quantile = tau if p.reference_quantile is None else p.reference_quantile
     reference, position = _tile_reference(statistic, spacing, p.tile, quantile)
@@ -462,8 +548,12 @@ def measure(
         solvent_sd=solvent.sd,
         solvent_fraction=solvent.weight,
         solvent_region=SolventRegion(solvent.region),
-        noise_floor=floor,
-        noise_floor_source=NoiseFloorSource(floor_source),
+        noise_floor=noise_model.floor_median,
+        noise_floor_source=noise_model.source,
+        noise_floor_spread=noise_model.spread,
+        noise_floor_reason=noise_model.reason,
+        noise_bias_decay=noise_model.bias.decay,
+        noise_bias_fitted=noise_model.bias.fitted,
         reference_value=reference,
         reference_position_angstrom=position,
         no_data_fraction=no_data.fraction,
@@ -475,15 +565,16 @@ def measure(
 
 
 def normalise(measurement: Measurement, reference: float | None = None, threads: int = 1) -> ScaleEstimate:
-    """Scale = statistic / reference, clipped to [0, 1], and confidence (full size on demand).
+    """Scale = statistic / reference (linear, not clipped above: full density reads about 1, half of it
+    above), and confidence (full size on demand).
 
     ``reference`` overrides the map's own reference (joint normalisation of several classes).
     """
     ref = measurement.reference if reference is None else float(reference)
     if not ref > 0:
         raise MapError("no density above the noise floor: the map looks like pure solvent")
-    # scale and clip on the working grid: interpolation commutes with both
-    scale = np.clip(measurement.statistic * np.float32(1.0 / ref), 0, 1)
+    # scale and clip at 0 on the working grid: interpolation commutes with both
+    scale = np.maximum(measurement.statistic * np.float32(1.0 / ref), 0)
     conf = np.clip(measurement.confidence, 0, 1)
     settings = replace(measurement.settings, reference_value=ref, reference_is_joint=reference is not None)
     return ScaleEstimate(scale, conf, measurement.shape, measurement.solvent, settings, threads,
@@ -500,7 +591,7 @@ def estimate_scale(
     threads: int = 1,
     check: Callable[[], None] | None = None,
 ) -> ScaleEstimate:
-    """Local scale in [0, 1] and confidence in [0, 1] of one map, at full size."""
+    """Local scale (about 1 for full density) and confidence in [0, 1] of one map, at full size."""
     return normalise(measure(volume, pixel_size, parameters, mask=mask, noise=noise, threads=threads, check=check), threads=threads)
 
 

@@ -43,9 +43,9 @@ class SolventRegion(Enum):
 class NoiseFloorSource(Enum):
     """What the noise floor (the local maximum of pure solvent) was measured on."""
 
-    NOISE_MAP = "noise map"  # a pure-noise map, e.g. half of the half-map difference
-    SOLVENT_VOXELS = "solvent voxels"  # the map's own solvent far from the molecule
-    SIMULATED = "simulated noise"  # too little solvent: low-passed white noise of the solvent's sd
+    NOISE_MAP = "noise map"  # a pure-noise map (half of the half-map difference), filtered like the map
+    SOLVENT_VOXELS = "solvent voxels"  # the map's own solvent far from the molecule, its local level
+    SIMULATED = "simulated noise"  # too little solvent: noise of the solvent's spectrum at its sd
 
     @property
     def label(self) -> str:
@@ -92,7 +92,7 @@ class EstimateSettings:
     solvent_sd: float  # of the low-passed map
     solvent_fraction: float
     solvent_region: SolventRegion
-    noise_floor: float
+    noise_floor: float  # median over the box of the local floor (what the local maximum reads in noise)
     noise_floor_source: NoiseFloorSource
     reference_value: float  # the full-occupancy reference the scale is divided by
     reference_position_angstrom: tuple[float, float, float]  # x, y, z of the map's own reference tile
@@ -100,3 +100,7 @@ class EstimateSettings:
     no_data_fraction: float = 0.0  # share of the working grid without data (flattened, masked out)
     measurability: Measurability = Measurability.MEASURABLE
     warnings: tuple[str, ...] = ()  # plain-language warnings about the map
+    noise_floor_spread: tuple[float, float] = (1.0, 1.0)  # 5th and 95th percentile of the local floor / median
+    noise_floor_reason: str = ""  # which noise estimate was used and why, for run.out
+    noise_bias_decay: float = 0.27  # k of E[max] = a + f·exp(−k·a/f)
+    noise_bias_fitted: bool = False  # k was fitted on the map's own density and noise

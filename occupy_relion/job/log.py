@@ -179,8 +179,8 @@ class JobLog:
                  f"{resolved.kernel_radius:g} Å, reference tile {resolved.tile:g} Å, amplify {o.amplify:g}"
                  + (f", attenuate {o.attenuate:g}" if o.attenuate is not None else "")
                  + (f", sigmoid {o.sigmoid:g} (pivot {o.pivot:g})" if o.sigmoid is not None else "")
-                 + f", scale limit {o.scale_limit:g}, exclude solvent {fmt(o.exclude_solvent)}"
-                 + f", joint {fmt(o.joint)}, threads {o.threads}")
+                 + f", scale limit {o.scale_limit:g}, maximum gain {o.max_gain:g}"
+                 + f", exclude solvent {fmt(o.exclude_solvent)}, joint {fmt(o.joint)}, threads {o.threads}")
 
     def memory(self, estimate: MemoryEstimate) -> None:
         """What the run will need (and a warning when less is available)."""
@@ -215,6 +215,10 @@ class JobLog:
                     if s.no_data_fraction >= 0.001 else ""))
         for warning in s.warnings:  # one WARNING line each (also in the report)
             self.warn(f"class {result.number:03d}: {warning}")
+        if result.measurable:
+            low, high = s.noise_floor_spread
+            self.say(f"   noise floor {fmt(s.noise_floor, 3)} (local: 5-95% of the box {low:.2f}-{high:.2f} × it): "
+                     f"{s.noise_floor_reason}")
 
     def class_measured(self, number: int, seconds: float, reference: float) -> None:
         """--joint: a class measured against its own reference (normalised later)."""

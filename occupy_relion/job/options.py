@@ -52,6 +52,7 @@ class JobOptions:
     sigmoid: float | None = ModifyParameters.sigmoid
     pivot: float = ModifyParameters.pivot
     scale_limit: float = ModifyParameters.scale_limit
+    max_gain: float = ModifyParameters.max_gain
     exclude_solvent: bool = ModifyParameters.exclude_solvent
     joint: bool = False
     mask_extend: float | None = MaskParameters.extend  # Å; None: the default for the pixel size
@@ -80,7 +81,7 @@ class JobOptions:
         """The modifications asked for; InputError naming the option for a value out of range."""
         try:
             return ModifyParameters(amplify=self.amplify, attenuate=self.attenuate, sigmoid=self.sigmoid,
-                                    pivot=self.pivot, scale_limit=self.scale_limit,
+                                    pivot=self.pivot, scale_limit=self.scale_limit, max_gain=self.max_gain,
                                     exclude_solvent=self.exclude_solvent)
         except ParameterError as error:
             raise option_error(error) from None
@@ -104,6 +105,7 @@ class JobOptions:
         return {
             "mode": self.mode, "lowpass": self.lowpass, "amplify": self.amplify, "attenuate": self.attenuate,
             "sigmoid": self.sigmoid, "pivot": self.pivot, "scale_limit": self.scale_limit,
+            "max_gain": self.max_gain,
             "exclude_solvent": self.exclude_solvent, "joint": self.joint, "threads": self.threads,
             "mask": self.in_mask, "mask_extend": self.mask_extend, "mask_soft_edge": self.mask_soft_edge,
             "region_difference": self.region_difference,

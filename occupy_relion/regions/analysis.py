@@ -375,7 +375,9 @@ def analyse_regions(
     # all further work is on the molecule's box, widened by the edge width (views of the maps, no copies)
     box = _bounding_box(molecule_full, [math.ceil(p.edge_width / s) + 1 for s in step])
     molecule = molecule_full[box]
-    scales = [np.asarray(scale[n], dtype=np.float32)[box] for n in classes]
+    # the scale is linear and may exceed 1 a little where density is stronger than the reference's
+    # typical value: the analysis reads occupancy in [0, 1], so it is clipped there (a view-sized copy)
+    scales = [np.minimum(np.asarray(scale[n], dtype=np.float32)[box], np.float32(1)) for n in classes]
     consensus = np.maximum.reduce(scales) if len(scales) > 1 else scales[0]
     smooth = ndimage.gaussian_filter(consensus, [0.5 * p.edge_width / s for s in step], mode="nearest")
     edge_free = smooth >= np.float32(p.core_level) * ball_maximum(smooth, p.edge_width, step, threads)

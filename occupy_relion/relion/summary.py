@@ -126,8 +126,8 @@ def general_table(
 
 #: per-class settings written as ``_occupy<Name>`` columns, in this order
 CLASS_SETTINGS = ("measurability", "solvent_mean", "solvent_sd", "solvent_fraction", "solvent_region",
-                  "no_data_fraction", "noise_floor", "noise_floor_source", "reference_value",
-                  "reference_position_angstrom")
+                  "no_data_fraction", "noise_floor", "noise_floor_source", "noise_floor_spread", "noise_bias_decay",
+                  "reference_value", "reference_position_angstrom")
 
 #: whole-molecule statistics of the scale (edges included), written as ``_occupyMolecule<Name>`` columns
 CLASS_STATISTICS = ("scale_mean", "scale_sd", "scale_median", "scale_p05", "scale_p95", "partial_fraction",

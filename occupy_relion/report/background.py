@@ -7,8 +7,8 @@ once, on the other core, and draws each class page as soon as the class is finis
 the :class:`~occupy_relion.result.ClassResult`); the pages that need every class (the regions, the
 run page, the joint page) are drawn when the job asks for the report.  PDF pages may be written in
 any order and listed in another: the child lists them in the report's order, so the file shows the
-same pages in the same order as one drawn page by page (its objects are stored in another order).  Each page drawn is reported back (the job logs it), and
-the job checks for RELION's abort request while it waits.
+same pages in the same order as one drawn page by page (its objects are stored in another order).
+Each page drawn is reported back (the job logs it), and the job checks for RELION's abort request while it waits.
 
 The page numbers printed on the class pages depend on whether the region pages come first and how
 many classes there are; the job says what it expects when it starts the child.  When the run turns

@@ -116,9 +116,11 @@ def solvent_histogram(solvent: SolventModel) -> SolventHistogram:
 
 
 def scale_histogram(scale: np.ndarray, confidence: np.ndarray) -> ScaleHistogram:
-    """The scale of the molecule's voxels: percent per bin on [0, 1] and the box-plot percentiles."""
+    """The scale of the molecule's voxels: percent per bin on [0, 1] (above 1 counts in the last bin) and
+    the box-plot percentiles (of the scale itself)."""
     inside = molecule_scale(scale, confidence)
-    counts, edges = np.histogram(inside, bins=SCALE_BINS, range=(0.0, 1.0))
+    # the scale is linear and may exceed 1 a little: shown in the last bin (for display only)
+    counts, edges = np.histogram(np.minimum(inside, 1), bins=SCALE_BINS, range=(0.0, 1.0))
     percent = 100 * counts / counts.sum() if counts.sum() else np.zeros(SCALE_BINS)
     percentiles = np.percentile(inside, SCALE_PERCENTILES).astype(np.float64) if inside.size else None
     return ScaleHistogram(edges=edges, percent=percent, percentiles=percentiles)

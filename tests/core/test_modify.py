@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from occupy_relion import synthetic
-from occupy_relion.core import ModifyParameters, amplify, attenuate, estimate_scale, modify_map, sigmoid
+from occupy_relion.core import (
+    DEFAULT_MAX_GAIN,
+    ModifyParameters,
+    ParameterError,
+    amplify,
+    attenuate,
+    estimate_scale,
+    filters,
+    modify_map,
+    sigmoid,
+)
 from occupy_relion.core.modify import amplify_factor, sigmoid_factor
 
 
@@ -129,3 +139,66 @@ def test_bad_parameters_are_rejected(case, kwargs):
     volume, est, _, _ = case
     with pytest.raises(ValueError):
         modify_map(volume, est, 1.0, ModifyParameters(**kwargs))
+
+
+@pytest.fixture(scope="module")
+def belt():
+    """A particle of full domains in a smooth detergent-belt-like disc at 0.21 × the protein's low-passed
+    density (no atoms in it, so it is smooth low density), moderate noise."""
+    shape = (112, 112, 112)
+    particle = synthetic.make_particle((1.0, 1.0, 1.0), seed=2)
+    clean = synthetic.render(particle, shape, 1.0)
+    labels = synthetic.domain_masks(particle, shape, 1.0)
+    lowpassed = filters.resample_lowpass(clean, 1.0, shape, 8.0)
+    z, y, x = np.indices(shape, dtype=np.float32) - 56
+    radius = np.sqrt(x ** 2 + y ** 2)
+    disc = filters.resample_lowpass(((np.abs(z) < 10) & (radius > 30) & (radius < 50)).astype(np.float32),
+                                    1.0, shape, 6.0)
+    volume = clean + disc * np.float32(0.21 * np.median(lowpassed[labels > 0]))
+    volume += synthetic.correlated_noise(shape, 1.0, 0.25 * float(clean[labels > 0].std()), seed=7)
+    est = estimate_scale(volume, 1.0, threads=2)
+    return volume, est, labels, disc > 0.9
+
+
+def _lowpassed_level(volume, mu, where):
+    return float(np.median(filters.resample_lowpass(volume, 1.0, volume.shape, 8.0)[where] - mu))
+
+
+def test_the_scale_reads_the_belt_at_its_density(belt):
+    _, est, labels, disc = belt
+    relative = np.median(est.scale[disc]) / np.median(est.scale[labels > 0])
+    assert abs(relative - 0.21) <= 0.05  # linear: not 0.11 as a saturating scale read it
+
+
+def test_a_belt_is_not_lifted_above_the_protein(belt):
+    volume, est, labels, disc = belt
+    mu = est.solvent.mean
+    bounded = modify_map(volume, est, 1.0, ModifyParameters(), threads=2)["equalised"]
+    unbounded = modify_map(volume, est, 1.0, ModifyParameters(max_gain=math.inf), threads=2)["equalised"]
+    before = _lowpassed_level(volume, mu, disc)
+    after = _lowpassed_level(bounded, mu, disc)
+    assert after <= DEFAULT_MAX_GAIN * before * 1.01  # lifted at most max_gain times
+    assert after < _lowpassed_level(bounded, mu, labels > 0)  # and stays below the protein
+    assert _lowpassed_level(unbounded, mu, disc) > 1.1 * after  # the bound is what holds it
+
+
+def test_no_voxel_gets_more_than_the_maximum_gain(case):
+    volume, est, _, _ = case
+    mu = est.solvent.mean
+    out = modify_map(volume, est, 1.0, ModifyParameters(max_gain=2.0), threads=2)["equalised"]
+    gain = (out - mu)[np.abs(volume - mu) > 1e-6] / (volume - mu)[np.abs(volume - mu) > 1e-6]
+    assert gain.max() <= 2.0 + 1e-4 and gain.min() >= 1 - 1e-4
+    assert ModifyParameters(max_gain=2.0).gain_floor == 0.5
+    assert ModifyParameters(max_gain=math.inf).gain_floor == ModifyParameters().scale_limit
+
+
+@pytest.mark.parametrize("value", [1.0, 0.5, float("nan")])
+def test_a_maximum_gain_of_at_most_one_is_refused(value):
+    with pytest.raises(ParameterError, match="must be above 1") as error:
+        ModifyParameters(max_gain=value)
+    assert error.value.name == "max_gain"
+
+
+def test_scales_above_one_are_not_attenuated_by_equalising():
+    scale = np.array([0.5, 1.0, 1.3], np.float32)
+    np.testing.assert_allclose(amplify_factor(scale, math.inf), [2.0, 1.0, 1.0])

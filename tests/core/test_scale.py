@@ -1,7 +1,11 @@
+from pathlib import Path
+
+import mrcfile
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from occupy_relion import semisynthetic as ss
 from occupy_relion import synthetic
 from occupy_relion.core import (
     MapError,
@@ -17,7 +21,7 @@ from occupy_relion.core import (
     scale_statistics,
 )
 
-from .conftest import MODERATE_NOISE, domain_medians
+from .conftest import MODERATE_NOISE, _make, domain_medians
 
 
 def relative(scale, labels):
@@ -25,26 +29,49 @@ def relative(scale, labels):
     return medians / medians[0]
 
 
-@pytest.mark.parametrize("mode", ["occupancy", "resolution"])
-def test_moderate_noise_reads_occupancy_within_005(moderate_map, mode):
+def test_moderate_noise_reads_occupancy_within_003(moderate_map):
     volume, _, labels = moderate_map
-    rel = relative(estimate_scale(volume, 1.0, ScaleParameters(mode=mode), threads=2).scale, labels)
+    rel = relative(estimate_scale(volume, 1.0, threads=2).scale, labels)
+    assert abs(rel[1] - 0.5) <= 0.03 and abs(rel[2] - 0.25) <= 0.03, rel  # the published tool: 0.025
+
+
+def test_resolution_mode_reads_occupancy_within_005(moderate_map):
+    volume, _, labels = moderate_map
+    rel = relative(estimate_scale(volume, 1.0, ScaleParameters(mode="resolution"), threads=2).scale, labels)
     assert abs(rel[1] - 0.5) <= 0.05 and abs(rel[2] - 0.25) <= 0.05, rel
 
 
-def test_two_and_a_half_times_the_noise_reads_within_010(noisy_map):
+def test_two_and_a_half_times_the_noise_reads_within_008(noisy_map):
     volume, _, labels = noisy_map
     rel = relative(estimate_scale(volume, 1.0, threads=2).scale, labels)
-    assert abs(rel[1] - 0.5) <= 0.10 and abs(rel[2] - 0.25) <= 0.10, rel
+    assert abs(rel[1] - 0.5) <= 0.08 and abs(rel[2] - 0.25) <= 0.08, rel  # the published tool: 0.13
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_domain_at_06_reads_06_against_full_domains(seed):
+    """Linear, not saturating: 0.6 reads 0.6 (a scale clipped at its reference read 0.66-0.69)."""
+    volume, particle, labels = _make(MODERATE_NOISE, seed, occupancy=(1.0, 0.6, 1.0))
+    medians = domain_medians(estimate_scale(volume, 1.0, threads=2).scale, labels)
+    assert abs(medians[1] / medians[0] - 0.6) <= 0.03, medians
+
+
+def test_the_scale_is_not_clipped_at_its_reference(full_map):
+    """Fully occupied density reads about 1, on both sides of it: no pile-up at exactly 1."""
+    volume, _, labels = full_map
+    scale = estimate_scale(volume, 1.0, threads=2).scale
+    full = scale[labels > 0]
+    assert 0.85 <= np.median(full) <= 1.1
+    assert np.mean(full == np.float32(1)) < 0.001 and np.mean(full > 1) > 0.05
+    assert scale.max() < 2
 
 
 def test_solvent_reads_close_to_zero_and_full_density_close_to_one(moderate_map):
     volume, _, labels = moderate_map
     est = estimate_scale(volume, 1.0)
     assert np.median(est.scale[labels == 0]) < 0.05  # the published tool: 0.085-0.42
-    assert np.median(est.scale[labels == 1]) > 0.85
+    assert 0.85 < np.median(est.scale[labels == 1]) < 1.1
     assert est.scale.dtype == np.float32 and est.confidence.dtype == np.float32
-    assert 0 <= est.scale.min() and est.scale.max() <= 1
+    assert 0 <= est.scale.min() and est.scale.max() < 2  # linear: may exceed 1 a little
 
 
 @pytest.mark.parametrize("factor", [1000.0, 0.001])
@@ -196,7 +223,7 @@ def test_statistics_inside_the_molecule(moderate_map):
     est = estimate_scale(volume, 1.0)
     stats = scale_statistics(est.scale, est.confidence)
     assert stats["molecule_voxels"] > 1000
-    assert stats["scale_p05"] <= stats["scale_median"] <= stats["scale_p95"] <= 1
+    assert stats["scale_p05"] <= stats["scale_median"] <= stats["scale_p95"] < 1.5
     assert 0.1 < stats["partial_fraction"] < 0.9
     inside = molecule_scale(est.scale, est.confidence)  # the one definition of the molecule
     assert stats["molecule_voxels"] == inside.size and inside.min() >= 0.05
@@ -263,3 +290,51 @@ def test_joint_reference_ignores_maps_that_are_not_measurable(moderate_map):
     assert not noise.settings.measurability.measurable and noise.reference > real.reference
     assert joint_reference([real, noise]) == real.reference
     assert joint_reference([noise]) == noise.reference  # none measurable: the old rule
+
+
+# --- semi-synthetic cases from a real map (EMD-5168, F-actin) ----------------------------------------
+
+FACTIN = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "maps" / "emd_5168.map"
+
+
+def _factin_path() -> Path:
+    for candidate in (FACTIN.resolve(), Path("/work/shared/maps/emd_5168.map")):
+        if candidate.exists():
+            return candidate
+    pytest.skip("shared map EMD-5168 not found")
+
+
+@pytest.fixture(scope="module")
+def factin():
+    """EMD-5168 as deposited (100³, 1.742 Å), its own estimate and its solvent weight."""
+    with mrcfile.open(_factin_path(), permissive=True) as mrc:
+        volume = np.asarray(mrc.data, dtype=np.float32).copy()
+        pixel = float(mrc.voxel_size.x)
+    own = estimate_scale(volume, pixel, threads=2)
+    solvent = filters.upsample_linear(1 - own.confidence_grid, volume.shape)
+    return volume, pixel, own, solvent
+
+
+@pytest.mark.parametrize("extra_noise", [0.0, 1.0], ids=["own-noise", "twice-the-noise-power"])
+@pytest.mark.parametrize("factor", [0.5, 0.25])
+def test_a_scaled_segment_of_a_real_filament_reads_its_factor(factin, factor, extra_noise):
+    """The middle 40 % of the filament scaled to ``factor`` (8 Å soft edge), the lost noise power refilled
+    with noise of the map's own solvent spectrum, optionally 1× more of it everywhere.  The voxels' scale
+    relative to the unmodified map's, over the top 10 % and 3 % of the map: within 0.04 of the factor on
+    average over three noise realisations, and every realisation within 0.06 (at twice the noise power
+    single realisations of this 30 Å core spread by about ±0.04: measured, not a target)."""
+    volume, pixel, own, solvent = factin
+    lowpass = own.settings.lowpass_angstrom
+    length = volume.shape[0] * pixel
+    slab = ss.Slab(axis=0, start=0.3 * length, stop=0.7 * length, edge=lowpass)
+    readings = {0.10: [], 0.03: []}
+    for seed in (3, 4, 5):
+        case = ss.make_case(volume, pixel, solvent, slab, factor, extra_noise, seed=seed, threads=2,
+                            solvent_mean=own.settings.solvent_mean)
+        scale = estimate_scale(case.volume, pixel, threads=2).scale
+        for top, values in readings.items():
+            core, outside = ss.regions(case, volume, top, margin=1.5 * lowpass, lowpass=lowpass)
+            values.append(ss.relative_occupancy(scale, own.scale, core, outside))
+    for top, values in readings.items():
+        assert abs(np.mean(values) - factor) <= 0.04, (top, values)
+        assert np.max(np.abs(np.array(values) - factor)) <= 0.06, (top, values)

@@ -27,6 +27,7 @@ def test_estimate_parameters_name_the_option(field, value, message):
     ("sigmoid", 0.0, "--sigmoid: the power must be at least 1, not 0"),
     ("pivot", 1.0, "--pivot: must be between 0 and 1, not 1"),
     ("scale_limit", 0.0, "--scale_limit: must be between 0 and 1, not 0"),
+    ("max_gain", 1.0, "--max_gain: must be above 1, not 1"),
 ])
 def test_modify_parameters_name_the_option(field, value, message):
     with pytest.raises(InputError) as error:

@@ -97,6 +97,8 @@ def test_classification_outputs_nodes_and_summary(synthetic_project, in_project,
     # run.out: what was read, the settings, one line per class with its time
     assert "input: --in_parts Class3D/job005/run_it020_data.star -> Class3D/job005/run_it020_model.star" in out
     assert "derived settings:" in out and "low-pass 8 Å" in out
+    assert "maximum gain 4" in out and general["occupyMaxGain"] == pytest.approx(4.0)
+    assert out.count("noise floor") >= 4 and "no half maps: the map's own solvent" in out  # which noise, why
     assert out.count(" done in ") == 2 and "class 002 done in" in out
     assert err == ""
     # run from a shell (here: not redirected into the job directory), the job keeps the same log there
@@ -297,7 +299,7 @@ def test_refine3d_uses_half_maps_for_the_noise(relion31_copy, in_project, quick_
     assert code == 0, err
     _, classes = read_summary(relion31_copy / JOB / "occupancy.star")
     assert classes["occupyNoiseFloorSource"][0] == "noise map"
-    assert "noise from half maps" in out
+    assert "noise from half maps" in out and "half-map noise filtered like the map (mean transfer" in out
     nodes = nodes_of(relion31_copy)
     assert JOB + "occupancy.star" not in nodes  # RELION 3.1 project: no integer type fits the table
     assert nodes[JOB + "class001_equalised.mrc"] == (6, None)  # 3.1 reads (and gets) the integer only
