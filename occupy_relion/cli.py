@@ -38,7 +38,7 @@ class _Parser(argparse.ArgumentParser):
 #: the defaults the help text names, as the help shows them.  The values are the core's (JobOptions'
 #: defaults); they are repeated here only because importing the core (numpy, scipy) would make
 #: ``--help`` take seconds.  tests/test_startup.py checks they are the same as JobOptions'.
-HELP_DEFAULTS = {"pivot": 0.5, "scale_limit": 0.05, "region_difference": 0.25}
+HELP_DEFAULTS = {"pivot": 0.5, "scale_limit": 0.05, "max_gain": 4.0, "region_difference": 0.25}
 
 
 def _defaults() -> dict[str, object]:
@@ -110,10 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("sigmoid", metavar="GAMMA", nargs="?", help="also write a sigmoid-modified map with power γ ≥ 1")
     add("pivot", metavar="SCALE", nargs="?", help="sigmoid pivot in (0, 1) (default {pivot})")
     add("scale_limit", metavar="SCALE", nargs="?",
-        help=f"scales below this are treated as this (default {JobOptions.scale_limit})")
+        help="scales below this are treated as this (default {scale_limit})")
     add("max_gain", metavar="GAIN", nargs="?",
-        help=f"no density is multiplied by more than this when modifying: the scale a gain is computed from "
-             f"is at least 1/GAIN (default {JobOptions.max_gain:g}; inf: only the scale limit)")
+        help="no density is multiplied by more than this when modifying: the scale a gain is computed from "
+             "is at least 1/GAIN (default {max_gain:g}; inf: only the scale limit)")
     # the GUI shows about 12 characters of a parameter's label: short aliases for the long names
     add("exclude_solvent", "no_solvent", metavar="YES|NO", nargs="?", const="yes", default="no",
         help="flatten the solvent in the modified maps (bare flag = yes)")

@@ -57,11 +57,12 @@ def test_a_bad_command_line_fails_without_the_job_s_libraries(tmp_path):
 
 def test_the_help_shows_the_defaults_the_job_uses():
     assert HELP_DEFAULTS == {"pivot": JobOptions.pivot, "scale_limit": JobOptions.scale_limit,
-                             "region_difference": JobOptions.region_difference}
+                             "max_gain": JobOptions.max_gain, "region_difference": JobOptions.region_difference}
     done = subprocess.run([sys.executable, "-m", "occupy_relion", "--help"], capture_output=True, text=True,
                           timeout=120)
     text = " ".join(done.stdout.split())
     assert f"(default {JobOptions.pivot})" in text
     assert f"(default {JobOptions.scale_limit})" in text
+    assert f"(default {JobOptions.max_gain:g};" in text
     assert f"(default {JobOptions.region_difference})" in text
     assert "{" not in done.stdout

@@ -254,4 +254,6 @@ def test_masked_half_maps_leave_the_masked_region_out_of_the_noise_floor(moderat
     mask = soft_edge(r, 50, 6)
     plain = measure(volume, 1.0, noise=noise).settings.noise_floor
     masked = measure(volume * mask, 1.0, noise=noise * mask).settings.noise_floor
-    assert masked == pytest.approx(plain, rel=0.1)
+    # the floor is local: its median over the masked box's inside is not quite the whole box's (measured
+    # 13 % apart); the masked region pulling it down read 97 % below
+    assert masked == pytest.approx(plain, rel=0.15)
