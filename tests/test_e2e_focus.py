@@ -166,6 +166,7 @@ def _print_numbers(prepared: Prepared, run: SchemeRun) -> None:
     jobs = {job: run.job_seconds(job) for job in FULL_RUN[1:]
             if (run.project / job / "RELION_JOB_EXIT_SUCCESS").exists()}
     ours = sum(seconds for job, seconds in jobs.items() if job.startswith("External/"))
+
     def region(job: str) -> str:
         found = fp.region_at_variable_domain(run.project / job / "occupancy.star")
         return "none" if found is None else " / ".join(f"{v:.2f}" for v in found["occupyRegionOccupancy"])
@@ -197,6 +198,8 @@ def test_our_first_job_finds_the_variable_domain_in_the_global_classes(full):
     region = fp.region_at_variable_domain(run.project / "External/job002/occupancy.star")
     assert region is not None, (run.project / "External/job002/run.out").read_text()[-3000:]
     assert set(region["rlnClassNumber"]) == {1, 2} and region["occupyRegionVariability"].iloc[0] >= 0.25
+    every = starfile.read(run.project / "External/job002/occupancy.star", always_dict=True)["occupancy_regions"]
+    assert set(every["occupyRegionNumber"]) == {1}, every  # no region in the constant domains
     nodes = starfile.read(run.project / "External/job002/RELION_OUTPUT_NODES.star", always_dict=True)
     assert "External/job002/variable_mask.mrc" in set(nodes["output_nodes"]["rlnPipeLineNodeName"])
     inside, outside = fp.mask_at_domains(run.project / "External/job002/variable_mask.mrc")
