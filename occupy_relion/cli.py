@@ -172,8 +172,12 @@ def _threads(value: str | None) -> int:
 
 def parse_options(argv: list[str]) -> JobOptions:
     """JobOptions from a command line; raises InputError (naming the option) for bad values."""
-    parser = build_parser()
-    namespace, unknown = parser.parse_known_args(argv)
+    namespace, unknown = build_parser().parse_known_args(argv)
+    return _options(namespace, unknown, argv)
+
+
+def _options(namespace: argparse.Namespace, unknown: list[str], argv: list[str]) -> JobOptions:
+    """JobOptions from a parsed command line (``argv`` is what the run.out shows)."""
     from .job import JobOptions, command_line  # the job's modules: only once the command line has parsed
 
     if not namespace.o:
@@ -231,13 +235,32 @@ def main(argv: list[str] | None = None, *, abort_check: AbortCheck | None = None
 
         return int(schemes.main(argv[1:]) or 0)
     try:
-        options = parse_options(argv)
+        namespace, unknown = build_parser().parse_known_args(argv)
     except SystemExit as done:  # --help, --version
         return int(done.code or 0) if not isinstance(done.code, str) else 1
     except InputError as error:
-        from .job import fail_early
+        return _fail_early(argv, error)
+    from .report import background
 
-        return fail_early(_output_dir_of(argv), str(error))
+    background.prestart()  # the report's process imports matplotlib while the job imports its libraries
+    try:
+        return _job(namespace, unknown, argv, abort_check)
+    finally:
+        background.end_prestarted()
+
+
+def _fail_early(argv: list[str], error: InputError) -> int:
+    from .job import fail_early
+
+    return fail_early(_output_dir_of(argv), str(error))
+
+
+def _job(namespace: argparse.Namespace, unknown: list[str], argv: list[str], abort_check: AbortCheck | None) -> int:
+    """Options from the parsed command line, then the job (SIGTERM stops it like an abort)."""
+    try:
+        options = _options(namespace, unknown, argv)
+    except InputError as error:
+        return _fail_early(argv, error)
     from .job import run_job
     from .relion import markers
 

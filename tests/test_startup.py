@@ -66,3 +66,27 @@ def test_the_help_shows_the_defaults_the_job_uses():
     assert f"(default {JobOptions.max_gain:g};" in text
     assert f"(default {JobOptions.region_difference})" in text
     assert "{" not in done.stdout
+
+
+def test_the_report_s_process_is_forked_before_the_job_imports_its_libraries(tmp_path):
+    """A job's command line: the report's child starts while the job has loaded none of its libraries
+    (it imports matplotlib on the other core while the job imports numpy and scipy)."""
+    probe = """
+import sys
+import occupy_relion.report.background as background
+heavy = []
+original = background._fork
+def fork(*args):
+    heavy.append("forked")
+    heavy.extend(sorted({name.split(".")[0] for name in sys.modules} & {"numpy", "scipy", "pandas", "matplotlib"}))
+    return original(*args)
+background._fork = fork
+from occupy_relion.cli import main
+code = main(sys.argv[1:])
+print("HEAVY AT FORK:" + ",".join(heavy))
+sys.exit(code)
+"""
+    done = subprocess.run([sys.executable, "-c", probe, "--o", str(tmp_path / "job") + "/", "--in_3dref", "none.mrc"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "none.mrc" in done.stderr  # a bad input: the child was ended again
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY AT FORK:forked"

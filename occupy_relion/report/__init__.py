@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomic import atomic_path
-from ..result import ClassResult, RegionsResult, RunDescription
+
+if TYPE_CHECKING:  # importing the package stays light (report.background forks before numpy is loaded)
+    from ..result import ClassResult, RegionsResult, RunDescription
 
 __all__ = ["LOGFILE_NAME", "SCRIPT_NAME", "write_report"]
 

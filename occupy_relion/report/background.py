@@ -8,7 +8,9 @@ the :class:`~occupy_relion.result.ClassResult`); the pages that need every class
 run page, the joint page) are drawn when the job asks for the report.  PDF pages may be written in
 any order and listed in another: the child lists them in the report's order, so the file shows the
 same pages in the same order as one drawn page by page (its objects are stored in another order).
-Each page drawn is reported back (the job logs it), and the job checks for RELION's abort request while it waits.
+Each page drawn is reported back (the job logs it), and the job checks for RELION's abort request
+while it waits.  The job may fork the child even earlier (:func:`prestart`, from the command line,
+before the job's own imports), so matplotlib is imported while the job imports numpy and scipy.
 
 The page numbers printed on the class pages depend on whether the region pages come first and how
 many classes there are; the job says what it expects when it starts the child.  When the run turns
@@ -29,6 +31,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import tempfile
 import threading
 import traceback
@@ -36,11 +39,15 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import TEMP_PREFIX
-from ..result import ClassResult, RegionsResult, RunDescription
-from . import write_report
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
+    from ..result import ClassResult, RegionsResult, RunDescription
 
 #: how often (s) the job checks for an abort while it waits for the report
 POLL_SECONDS = 0.1
@@ -81,22 +88,20 @@ class ReportFailed:
 class BackgroundReport:
     """A child process drawing ``logfile.pdf`` (and writing ``occupy.cxc``) while the classes run."""
 
-    def __init__(self, job_dir: Path, plan: PagePlan):
-        context = multiprocessing.get_context("fork")
+    def __init__(self, job_dir: Path, plan: PagePlan, child: tuple[BaseProcess, Connection] | None = None):
+        """Fork the child now, or give ``child`` (forked earlier by :func:`prestart`) the plan."""
         fd, name = tempfile.mkstemp(prefix=TEMP_PREFIX + "report-", suffix=".pdf", dir=job_dir)
         os.close(fd)
         self._early_path = Path(name)  # the early pages (removed by close() if the child left it)
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_child, args=(child, Path(job_dir), plan, self._early_path),
-                                        daemon=True, name="occupy_relion report")
-        with warnings.catch_warnings():  # Python 3.12+ warns about fork when threads exist; ours start after it
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self._process.start()
-        child.close()
-        self.drawn: list[str] = []  # the pages the child has drawn so far (what each page shows)
         # messages go through a thread: a class result is larger than the pipe's buffer, and the job
         # must not wait while the child is busy drawing
         self._outbox: queue.SimpleQueue[tuple | None] = queue.SimpleQueue()
+        if child is None:
+            self._process, self._connection = _fork(Path(job_dir), plan, self._early_path)
+        else:
+            self._process, self._connection = child
+            self._outbox.put(("plan", Path(job_dir), plan, self._early_path))
+        self.drawn: list[str] = []  # the pages the child has drawn so far (what each page shows)
         self._sender = threading.Thread(target=self._send_all, name="occupy_relion report sender", daemon=True)
         self._sender.start()
 
@@ -211,6 +216,19 @@ class BackgroundReport:
 # -- the child -------------------------------------------------------------------------------------
 
 
+def _fork(job_dir: Path | None, plan: PagePlan | None, early_path: Path | None) -> tuple[BaseProcess, Connection]:
+    """Start the child (without a plan: it imports, then waits for one); the job's end of its pipe."""
+    context = multiprocessing.get_context("fork")
+    connection, child = context.Pipe()
+    process = context.Process(target=_child, args=(child, job_dir, plan, early_path), daemon=True,
+                              name="occupy_relion report")
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork when threads exist; ours start after it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        process.start()
+    child.close()
+    return process, connection
+
+
 class _EarlyPages:
     """The class pages drawn before the end, into a hidden PDF in the job directory."""
 
@@ -312,8 +330,8 @@ def _list_in_order(pdf: Any, order: list[tuple[str, int]]) -> None:
     pages[:] = [page for _, page in sorted(zip(order, pages), key=lambda pair: pair[0][1])]
 
 
-def _child(connection: Any, job_dir: Path, plan: PagePlan, early_path: Path) -> None:
-    """The child's life: warm up, draw class pages as they come, write the report when asked."""
+def _child(connection: Any, job_dir: Path | None, plan: PagePlan | None, early_path: Path | None) -> None:
+    """The child's life: warm up, (get the plan), draw class pages as they come, write the report when asked."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the job ends us; its own handler raises in the job only
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the job, which ends us
     early: _EarlyPages | None = None
@@ -324,6 +342,13 @@ def _child(connection: Any, job_dir: Path, plan: PagePlan, early_path: Path) -> 
     try:
         from .. import report
         from . import chimerax, pdf  # noqa: F401 (imported now, while the job computes its classes)
+
+        if plan is None:  # forked by prestart(): the job sends the plan once it knows it
+            message = connection.recv()
+            if message[0] != "plan":
+                return
+            _, job_dir, plan, early_path = message
+        assert job_dir is not None and plan is not None and early_path is not None
 
         early = _EarlyPages(early_path, plan, say) if _can_list_pages() else None
         while True:
@@ -392,24 +417,72 @@ def _picklable(error: BaseException) -> BaseException:
         return RuntimeError(f"{type(error).__name__}: {error}")
 
 
-#: the package's own report writer (the one the child completes)
-OWN_WRITE_REPORT = write_report
+def _own_writer() -> bool:
+    """Whether ``occupy_relion.report.write_report`` is the package's own (not imported yet: it is).
+
+    A program that embeds the job with a report of its own, or a test's stand-in, replaces it: the
+    job then calls the replacement itself, in its own process, and no child is started.
+    """
+    module = sys.modules.get("occupy_relion.report")
+    if module is None:
+        return True
+    writer = getattr(module, "write_report", None)
+    return getattr(writer, "__module__", None) == "occupy_relion.report" and \
+        getattr(writer, "__qualname__", None) == "write_report"
+
+
+#: the child forked by prestart(), until start() takes it (or end_prestarted() ends it)
+_waiting: tuple[BaseProcess, Connection] | None = None
+
+
+def prestart() -> None:
+    """Fork the report's child now, before the job imports its libraries: it imports matplotlib and
+    the report (about 1 s) on the other core while the job imports numpy, scipy and pandas, and waits
+    for :func:`start`.  Call :func:`end_prestarted` when the job ends, whatever happened."""
+    global _waiting
+    if _waiting is None and BackgroundReport.available() and _own_writer():
+        try:
+            _waiting = _fork(None, None, None)
+        except OSError:
+            _waiting = None
+
+
+def end_prestarted() -> None:
+    """End the child of :func:`prestart` if no job took it (a bad command line, a locked directory)."""
+    global _waiting
+    waiting, _waiting = _waiting, None
+    if waiting is not None:
+        _end(*waiting)
+
+
+def _end(process: BaseProcess, connection: Connection) -> None:
+    """Ask a child that has no plan yet to stop; end it if it does not."""
+    try:
+        connection.send(("stop",))
+        connection.close()
+    except OSError:
+        pass
+    process.join(timeout=0.5)
+    if process.is_alive():
+        process.terminate()
+        process.join()
 
 
 def start(job_dir: Path, plan: PagePlan, warn: Callable[[str], None]) -> BackgroundReport | None:
-    """A child drawing the report, or None: the report is then drawn in the job, at the end, as
-    before.  None also when ``occupy_relion.report.write_report`` has been replaced (a program that
-    embeds the job with a report of its own, a test's stand-in): the job then calls the replacement
-    itself, in its own process."""
-    from .. import report
-
-    if not BackgroundReport.available() or report.write_report is not OWN_WRITE_REPORT:
+    """A child drawing the report (the one :func:`prestart` forked, else a new one), or None: the
+    report is then drawn in the job, at the end, as before (see :func:`_own_writer`)."""
+    global _waiting
+    if not BackgroundReport.available() or not _own_writer():
+        end_prestarted()
         return None
+    waiting, _waiting = _waiting, None
     try:
-        return BackgroundReport(job_dir, plan)
+        return BackgroundReport(job_dir, plan, waiting)
     except OSError as error:
+        if waiting is not None:
+            _end(*waiting)
         warn(f"report drawn at the end (no child process: {error.strerror or error})")
         return None
 
 
-__all__ = ["BackgroundReport", "PagePlan", "ReportFailed", "start"]
+__all__ = ["BackgroundReport", "PagePlan", "ReportFailed", "end_prestarted", "prestart", "start"]
