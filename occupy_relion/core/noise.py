@@ -94,7 +94,7 @@ def match_filter(noise: np.ndarray, values: np.ndarray, solvent: np.ndarray, thr
 
     A map that is the mean of its halves has the power of their difference / 2 in its solvent (the
     transfer is 1); a RELION map weighted by its FSC, or low-passed, has less at high frequency.
-    Returns the filtered noise and the transfer's mean over the shells that hold power.
+    Returns the filtered noise and the overall ratio of the solvent's sd to the noise's sd before filtering.
     """
     weight = np.asarray(solvent, np.float32)
     index = _shell_index(values.shape, shells)
@@ -109,8 +109,8 @@ def match_filter(noise: np.ndarray, values: np.ndarray, solvent: np.ndarray, thr
     spectrum = scipy.fft.rfftn(noise, workers=threads)
     spectrum *= transfer[index].astype(np.float32)
     out = scipy.fft.irfftn(spectrum, s=noise.shape, workers=threads).astype(np.float32, copy=False)
-    held = sums[1] > 0.01 * sums[1].max()
-    return out, float(transfer[held].mean()) if held.any() else 0.0
+    total = float(sums[1].sum())
+    return out, float(np.sqrt(sums[0].sum() / total)) if total > 0 else 0.0
 
 
 def _smooth(field: np.ndarray, sigma: float, spacing: Sequence[float]) -> np.ndarray:

@@ -296,7 +296,7 @@ def _noise_model(
         valid = usable
         level = noise_mod.local_level(sample, valid, p.lowpass, spacing, threads)
         source = NoiseFloorSource.NOISE_MAP
-        reason = (f"half-map noise filtered like the map (mean transfer {transfer:.2f} in its solvent), "
+        reason = (f"half-map noise filtered like the map (the map's solvent has {transfer:.2f} × its sd), "
                   "local level over the whole box")
     elif far_count >= _MIN_SOLVENT_VOXELS:
         valid = far

@@ -20,6 +20,7 @@ from occupy_relion.core import (
     normalise,
     scale_statistics,
 )
+from occupy_relion.core.noise import coloured_noise, solvent_power
 
 from .conftest import MODERATE_NOISE, _make, domain_medians
 
@@ -335,6 +336,32 @@ def test_a_scaled_segment_of_a_real_filament_reads_its_factor(factin, factor, ex
         for top, values in readings.items():
             core, outside = ss.regions(case, volume, top, margin=1.5 * lowpass, lowpass=lowpass)
             values.append(ss.relative_occupancy(scale, own.scale, core, outside))
+    for top, values in readings.items():
+        assert abs(np.mean(values) - factor) <= 0.04, (top, values)
+        assert np.max(np.abs(np.array(values) - factor)) <= 0.06, (top, values)
+
+
+@pytest.mark.parametrize("extra_noise", [0.0, 1.0], ids=["own-noise", "twice-the-noise-power"])
+@pytest.mark.parametrize("factor", [0.5, 0.25])
+def test_the_scaled_filament_with_a_noise_map_reads_its_factor(factin, factor, extra_noise):
+    """As above, with a noise map as half maps give it (an independent realisation of the map's own
+    solvent noise at the case's level): the floor comes from the noise map, filtered like the map."""
+    volume, pixel, own, solvent = factin
+    lowpass = own.settings.lowpass_angstrom
+    power, _, sd = solvent_power(volume, solvent, threads=2)
+    reference = normalise(measure(volume, pixel, noise=coloured_noise(power, volume.shape, sd, 77), threads=2))
+    assert reference.settings.noise_floor_source is NoiseFloorSource.NOISE_MAP
+    length = volume.shape[0] * pixel
+    slab = ss.Slab(axis=0, start=0.3 * length, stop=0.7 * length, edge=lowpass)
+    readings = {0.10: [], 0.03: []}
+    for seed in (3, 4, 5):
+        case = ss.make_case(volume, pixel, solvent, slab, factor, extra_noise, seed=seed, threads=2,
+                            solvent_mean=own.settings.solvent_mean)
+        noise_map = coloured_noise(power, volume.shape, sd * np.sqrt(1 + extra_noise ** 2), 100 + seed)
+        scale = normalise(measure(case.volume, pixel, noise=noise_map, threads=2)).scale
+        for top, values in readings.items():
+            core, outside = ss.regions(case, volume, top, margin=1.5 * lowpass, lowpass=lowpass)
+            values.append(ss.relative_occupancy(scale, reference.scale, core, outside))
     for top, values in readings.items():
         assert abs(np.mean(values) - factor) <= 0.04, (top, values)
         assert np.max(np.abs(np.array(values) - factor)) <= 0.06, (top, values)

@@ -299,7 +299,7 @@ def test_refine3d_uses_half_maps_for_the_noise(relion31_copy, in_project, quick_
     assert code == 0, err
     _, classes = read_summary(relion31_copy / JOB / "occupancy.star")
     assert classes["occupyNoiseFloorSource"][0] == "noise map"
-    assert "noise from half maps" in out and "half-map noise filtered like the map (mean transfer" in out
+    assert "noise from half maps" in out and "half-map noise filtered like the map (the map's solvent has" in out
     nodes = nodes_of(relion31_copy)
     assert JOB + "occupancy.star" not in nodes  # RELION 3.1 project: no integer type fits the table
     assert nodes[JOB + "class001_equalised.mrc"] == (6, None)  # 3.1 reads (and gets) the integer only
