@@ -243,6 +243,11 @@ class JobLog:
                  f"molecule {analysis.molecule_volume_A3:.0f} Å³")
         for line in region_table(found):
             self.say("  " + line)
+        if analysis.weak_volume_A3 > 0:
+            from ..regions.analysis import ABSENT_STATE
+
+            self.say(f"  left out: {analysis.weak_volume_A3:.0f} Å³ of weak density (below {ABSENT_STATE:g} of "
+                     "full in every class: noise or a faint fringe), neither a region nor part of the molecule")
         for c in sorted(analysis.completeness, key=lambda c: c.rank):
             self.say(f" class {c.class_number:03d}: completeness {c.completeness:.3f} (rank {c.rank}); edge-free "
                      f"occupancy median {c.median:.2f}, {100 * c.partial_fraction:.0f}% below 0.5")

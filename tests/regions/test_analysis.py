@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import mrcfile
 import numpy as np
 import pytest
 
@@ -160,6 +161,29 @@ def test_a_domain_partial_in_every_class_is_a_region(seed):
     assert [r.number for r in analysis.regions] == [matched[2].number, mixed.number]  # most variable first
 
 
+@pytest.mark.parametrize("weak", [0.08, 0.12])
+def test_density_absent_in_every_class_is_no_region(weak):
+    """A domain at 0.08-0.12 of full in both classes (at low noise it passes the confidence): as near
+    absent as it is everywhere, it is left out (no region "absent in classes 1, 2" ranked most
+    variable, nothing in the masks, not in the molecule), and its volume is reported."""
+    project = make_project(((1.0, 1.0, 1.0, weak), (1.0, 0.0, 1.0, weak)), 0.1, seed=0)
+    analysis = analyse(project)
+    (region,) = analysis.regions
+    assert region.occupancy == pytest.approx((1.0, 0.0), abs=OCCUPANCY_TOLERANCE)
+    assert analysis.weak_volume_A3 > 1000
+    inner = project.domain_labels(analysis.shape, project.spacing, shrink=3.0)
+    assert np.mean(analysis.molecule[inner == 4]) < 0.1 and not analysis.labels[inner == 4].any()
+
+
+def test_a_weak_domain_above_absent_in_every_class_is_still_a_region():
+    """At 0.2 in both classes the same domain reads 0.2 and is a region partial in every class."""
+    project = make_project(((1.0, 1.0, 1.0, 0.2), (1.0, 0.0, 1.0, 0.2)), 0.1, seed=0)
+    analysis = analyse(project)
+    matched = match_regions(project, analysis)
+    assert matched[4].occupancy == pytest.approx((0.2, 0.2), abs=0.05)
+    assert analysis.weak_volume_A3 == 0
+
+
 # --- one map alone ---------------------------------------------------------------------------------
 
 
@@ -181,6 +205,25 @@ def test_a_noisier_map_alone_still_gives_its_half_domain_and_nothing_where_it_is
     found = {domain_of(analysis, r, grown)[0]: r for r in analysis.regions}
     assert 2 in found and found[2].occupancy[0] == pytest.approx(0.5, abs=OCCUPANCY_TOLERANCE)
     assert not {1, 3} & set(found)
+
+
+def test_noise_blobs_around_a_real_filament_are_no_partial_region():
+    """EMD-5168 (F-actin) alone: a dozen noise blobs in the shell between the filament and the ring
+    of its helical mask pass the confidence, and the faint fringe joins them into two pieces of
+    ~200 000 Å³ at 0.23.  They are no body of molecule, so no partial region: the map reads complete."""
+    from occupy_relion.core import measure, normalise
+
+    from ..conftest import SHARED_MAPS, _require
+
+    with mrcfile.open(_require(SHARED_MAPS / "emd_5168.map"), permissive=True) as mrc:
+        volume, pixel = np.asarray(mrc.data, dtype=np.float32).copy(), float(mrc.voxel_size.x)
+    estimate = normalise(measure(volume, pixel, threads=2))
+    spacing = volume.shape[0] * pixel / estimate.scale_grid.shape[0]
+    analysis = analyse_regions({1: estimate.scale_grid}, {1: estimate.confidence_grid}, spacing,
+                               estimate.settings.lowpass_angstrom)
+    assert analysis.regions == ()
+    (only,) = analysis.completeness
+    assert only.completeness >= 0.95 and only.median >= 0.85
 
 
 @pytest.mark.parametrize("classes", [1, 3])
