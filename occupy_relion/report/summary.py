@@ -79,13 +79,16 @@ def grey_range(slices: tuple[np.ndarray, ...]) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def solvent_noise_sd(volume: np.ndarray, confidence: np.ndarray, mean: float | None = None) -> float | None:
+def solvent_noise_sd(volume: np.ndarray, confidence: np.ndarray, mean: float | None = None,
+                     no_data: np.ndarray | None = None) -> float | None:
     """Robust sd of the full-resolution map where it is solvent (confidence < 0.5).
 
     Taken from below the solvent mean only (as the core's first solvent guess does), so density the
     confidence missed does not inflate it; ``mean`` is the fitted solvent mean (default: the median of
-    the solvent voxels).  Voxels flattened to one value (masked solvent) are left out.  A strided
-    sample of at most ``_NOISE_SAMPLE`` voxels keeps it cheap.  None if too few voxels.
+    the solvent voxels).  Voxels flattened to one value (masked solvent) are left out, and so are the
+    voxels without data of ``no_data`` (the core's working-grid map of them, e.g. a soft mask's
+    fall-off, whose damped noise would put the contour into the noise).  A strided sample of at most
+    ``_NOISE_SAMPLE`` voxels keeps it cheap.  None if too few voxels.
     """
     step = max(1, volume.size // _NOISE_SAMPLE)
     values = np.asarray(volume).ravel()[::step]
@@ -93,6 +96,13 @@ def solvent_noise_sd(volume: np.ndarray, confidence: np.ndarray, mean: float | N
     flat = flattened_region(values)
     if flat is not None:
         solvent &= ~flat
+    if no_data is not None and no_data.any():
+        # the working-grid voxel of every sampled voxel (the grids cover the same box), one voxel wider
+        wide = ndimage.binary_dilation(no_data, iterations=1)
+        index = np.unravel_index(np.arange(0, volume.size, step)[: values.size], volume.shape)
+        cell = tuple(np.minimum((i * (n / s)).astype(np.intp), n - 1)
+                     for i, n, s in zip(index, wide.shape, volume.shape))
+        solvent &= ~wide[cell]
     values = values[solvent].astype(np.float64)
     if values.size < 100:
         return None
@@ -151,7 +161,8 @@ def summarise_class(volume: np.ndarray, estimate: ScaleEstimate, equalised: np.n
     settings = estimate.settings
     slices = CentralSlices(input=central_slices(volume), scale=central_slices(estimate.scale),
                            confidence=central_slices(estimate.confidence), equalised=central_slices(equalised))
-    noise_sd = solvent_noise_sd(volume, estimate.confidence, settings.solvent_mean)
+    noise_sd = solvent_noise_sd(volume, estimate.confidence, settings.solvent_mean,
+                                estimate.no_data.grid if estimate.no_data is not None else None)
     level, basis = contour(noise_sd, settings.solvent_mean, settings.solvent_sd)
     return ClassView(
         box_shape=(int(volume.shape[0]), int(volume.shape[1]), int(volume.shape[2])),
