@@ -201,6 +201,42 @@ def ball_maximum(
     return out
 
 
+def ball_neighbours(points: tuple[np.ndarray, np.ndarray, np.ndarray], shape: Sequence[int], radius: float,
+                    spacing: Sequence[float]) -> tuple[np.ndarray, ...]:
+    """Flat indices (offsets × points) of the grid points of a ball of ``radius`` Å around each of
+    ``points`` (index arrays) on a periodic grid of ``shape``: the very points :func:`ball_maximum`
+    takes the maximum over, so ``values[neighbours].max(axis=0)`` equals it there, bit for bit."""
+    n0, n1, n2 = (int(n) for n in shape)
+    p0, p1, p2 = (np.asarray(p, dtype=np.intp) for p in points)
+    rows = []
+    for d0, d1, h in ball_offsets(radius, spacing):
+        base = ((p0 + d0) % n0) * (n1 * n2) + ((p1 + d1) % n1) * n2
+        for d2 in range(-h, h + 1):
+            rows.append(base + (p2 + d2) % n2)
+    return (np.stack(rows),)
+
+
+def separable_filter(filter1d: Callable[..., object], volume: np.ndarray, sizes: Sequence[int],
+                     threads: int = 1, output: np.ndarray | None = None, mode: str = "wrap") -> np.ndarray:
+    """``filter1d`` (a scipy.ndimage 1-D filter: ``uniform_filter1d``, ``maximum_filter1d``) of window
+    ``sizes[axis]`` along axes 0, 1, 2 in turn, as scipy's n-D filters do, each pass split over
+    ``threads`` blocks of another axis: the lines are independent, so the result is the same bit for
+    bit.  Float32 in and out; ``output`` may be ``volume`` (in place)."""
+    out = np.empty(volume.shape, dtype=np.float32) if output is None else output
+    source = volume
+    for axis in range(3):
+        split = 1 if axis == 0 else 0
+
+        def work(rows: range, axis: int = axis, split: int = split, source: np.ndarray = source) -> None:
+            part = [slice(None)] * 3
+            part[split] = slice(rows.start, rows.stop)
+            filter1d(source[tuple(part)], int(sizes[axis]), axis=axis, output=out[tuple(part)], mode=mode)
+
+        run_in_slabs(work, volume.shape[split], threads)
+        source = out
+    return out
+
+
 def run_in_slabs(work: Callable[[range], None], length: int, threads: int) -> None:
     """Call ``work`` on ``threads`` contiguous row ranges in parallel (numpy releases the GIL)."""
     threads = max(1, min(threads, length))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import binary_opening, uniform_filter
+from scipy.ndimage import binary_opening, uniform_filter1d
 
 from . import filters
 
@@ -73,11 +73,11 @@ def flat_value(volume: np.ndarray) -> float | None:
     return None
 
 
-def local_spread(grid: np.ndarray, size: int) -> np.ndarray:
+def local_spread(grid: np.ndarray, size: int, threads: int = 1) -> np.ndarray:
     """Standard deviation of ``grid`` over a cube of ``size`` voxels about each voxel (float32)."""
-    mean = uniform_filter(grid, size, mode="wrap", output=np.float32)
+    mean = filters.separable_filter(uniform_filter1d, grid, (size,) * 3, threads)
     square = np.square(grid, dtype=np.float32)
-    uniform_filter(square, size, mode="wrap", output=square)
+    filters.separable_filter(uniform_filter1d, square, (size,) * 3, threads, output=square)
     square -= np.square(mean, out=mean)
     del mean
     return np.sqrt(np.maximum(square, 0, out=square), out=square)
@@ -132,7 +132,7 @@ def find_no_data(
     grid = volume if same else filters.resample_lowpass(volume, pixel_size, work_shape, None, threads)
     spacing = float(np.mean(np.asarray(volume.shape) * pixel_size / np.asarray(work_shape)))
     size = max(3, int(round(lowpass / spacing)) | 1)
-    spread = local_spread(grid, size)
+    spread = local_spread(grid, size, threads)
     flat = None
     if constant is not None:
         flat = volume == np.float32(constant)

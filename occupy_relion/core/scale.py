@@ -224,7 +224,7 @@ def _near_no_data(no_data: NoData, shape: Sequence[int], radius: float, spacing:
     return _dilate(near, int(np.ceil(radius / min(spacing))))
 
 
-def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float]) -> np.ndarray:
+def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[float], threads: int = 1) -> np.ndarray:
     """Weight (0..1) of each voxel as solvent far from the molecule: 1 where no voxel within
     ``distance`` Å (per axis) has confidence above 0.25, 0 where one reaches 0.5, linear between.
 
@@ -233,9 +233,8 @@ def _far_from_molecule(conf: np.ndarray, distance: float, spacing: Sequence[floa
     continuous in the confidence, so a voxel whose confidence crosses 0.5 by a rounding error does not
     switch a whole ball of solvent in or out of the local noise level.
     """
-    near = np.asarray(conf, np.float32)
-    for axis, step in enumerate(spacing):
-        near = maximum_filter1d(near, 2 * int(np.ceil(distance / step)) + 1, axis=axis, mode="wrap")
+    windows = [2 * int(np.ceil(distance / step)) + 1 for step in spacing]
+    near = filters.separable_filter(maximum_filter1d, np.asarray(conf, np.float32), windows, threads)
     weight = np.float32(0.5) - near
     weight *= np.float32(4)
     return np.clip(weight, 0, 1, out=weight)
@@ -282,7 +281,7 @@ def _noise_model(
     if excluded is not None and excluded.shape != stat_grid.shape:  # resolution mode: full size
         excluded = filters.upsample_linear(excluded.astype(np.float32), stat_grid.shape, threads) > 0.001
     usable = np.ones(stat_grid.shape, bool) if excluded is None else ~excluded
-    far_weight = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing) * usable
+    far_weight = _far_from_molecule(conf, p.kernel_radius + p.lowpass, spacing, threads) * usable
     far = far_weight >= 0.5
     far_count = int(np.count_nonzero(far))
     if noise is not None:
@@ -323,26 +322,34 @@ def _noise_model(
     default = NOISE_BIAS_DECAY[p.mode]
     bias = noise_mod.BiasModel(default, False, 0.0)
     if occupancy and float(floor.max()) > 0:
+        # the fit reads the trial maps' local maxima only at (at most) _CALIBRATION_VOXELS molecule
+        # voxels: each is the maximum over its ball's points of the trial map, computed there alone
+        # (the same float32 operations as on the whole grid, so the same values bit for bit)
+        molecule = _subsample((conf >= 0.5) & usable, _CALIBRATION_VOXELS)
+        neighbours = filters.ball_neighbours(np.nonzero(molecule), stat_grid.shape, p.kernel_radius, spacing)
+        refills = []  # each with its negative: antithetic pairs, whose errors largely cancel
         if source is NoiseFloorSource.SOLVENT_VOXELS:  # refill with the solvent's spectrum at the local level
             power, _, _ = noise_mod.solvent_power(stat_grid, far_weight, threads)
-            refills = []
             for seed in _CALIBRATION_SEEDS:
                 refill = noise_mod.coloured_noise(power, stat_grid.shape, 1.0, seed, threads)
                 refill *= level
-                refills += [refill, -refill]  # antithetic: the pair's errors largely cancel
+                near = refill.ravel()[neighbours]
+                refills += [near, -near]
             del power, refill
         else:  # the noise sample itself, and its negative: two realisations independent of the map's noise
-            refills = [sample, -sample]
+            near = sample.ravel()[neighbours]
+            refills = [near, -near]
+        density = stat_grid.ravel()[neighbours]
         trials = []
         for alpha in noise_mod.CALIBRATION_ALPHAS:
-            for refill in refills:
-                trial = stat_grid * np.float32(alpha)
-                trial += refill * np.float32(np.sqrt(1 - alpha * alpha))
-                trials.append((alpha, filters.ball_maximum(trial, p.kernel_radius, spacing, threads)))
+            for near in refills:
+                trial = density * np.float32(alpha)
+                trial += near * np.float32(np.sqrt(1 - alpha * alpha))
+                trials.append((alpha, trial.max(axis=0)))
                 del trial
-        del refills
-        molecule = _subsample((conf >= 0.5) & usable, _CALIBRATION_VOXELS)
-        bias = noise_mod.fit_bias(statistic, floor, molecule, trials, default)
+        del refills, density, near
+        sampled = np.ones(int(np.count_nonzero(molecule)), dtype=bool)
+        bias = noise_mod.fit_bias(statistic[molecule], floor[molecule], sampled, trials, default)
         del trials
         if bias.fitted:
             alphas = ", ".join(map(str, noise_mod.CALIBRATION_ALPHAS))
