@@ -88,6 +88,19 @@ def resample_lowpass(
     only the frequencies the output grid holds after each axis, so no full-size complex copy is made.
     Values keep their real-space amplitude.
     """
+    (out,) = resample_lowpasses(volume, pixel_size, out_shape, (lowpass,), threads)
+    return out
+
+
+def resample_lowpasses(
+    volume: np.ndarray,
+    pixel_size: float,
+    out_shape: Sequence[int],
+    lowpasses: Sequence[float | None],
+    threads: int = 1,
+) -> list[np.ndarray]:
+    """:func:`resample_lowpass` of ``volume`` for each of ``lowpasses`` from one forward transform
+    (each output the same bit for bit as its own call)."""
     volume = np.asarray(volume, dtype=np.float32)
     n0, n1, n2 = volume.shape
     m0, m1, m2 = (int(s) for s in out_shape)
@@ -110,11 +123,17 @@ def resample_lowpass(
         spectrum = np.zeros((m0, m1, half2), dtype=np.complex64)
         _copy_shared(partial, spectrum, axis=0)
     del partial  # the full-height spectrum: freed before the inverse transform makes the output
-    if lowpass is not None:
-        spectrum *= lowpass_transfer(radial_frequency((m0, m1, m2), _extent(volume.shape, pixel_size)), lowpass)
-    out = scipy.fft.irfftn(spectrum, s=(m0, m1, m2), axes=(0, 1, 2), workers=threads, overwrite_x=True)
-    out *= np.float32((m0 * m1 * m2) / (n0 * n1 * n2))
-    return out.astype(np.float32, copy=False)
+    outputs = []
+    for k, lowpass in enumerate(lowpasses):
+        last = k == len(lowpasses) - 1
+        this = spectrum if last else spectrum.copy()  # the inverse transform overwrites its input
+        if lowpass is not None:
+            this *= lowpass_transfer(radial_frequency((m0, m1, m2), _extent(volume.shape, pixel_size)), lowpass)
+        out = scipy.fft.irfftn(this, s=(m0, m1, m2), axes=(0, 1, 2), workers=threads, overwrite_x=True)
+        del this
+        out *= np.float32((m0 * m1 * m2) / (n0 * n1 * n2))
+        outputs.append(out.astype(np.float32, copy=False))
+    return outputs
 
 
 def _extent(shape: Sequence[int], pixel_size: float) -> np.ndarray:

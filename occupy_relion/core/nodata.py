@@ -121,15 +121,18 @@ def find_no_data(
     work_shape: tuple[int, int, int],
     lowpass: float,
     threads: int = 1,
+    resampled: np.ndarray | None = None,
 ) -> NoData:
     """The no-data voxels of ``volume`` on the working grid ``work_shape`` (see the module docstring).
 
     The spread is taken on the unfiltered map resampled onto the working grid (band-limited to that
-    grid's Nyquist), over a cube about ``lowpass`` Å wide (at least 3 voxels).
+    grid's Nyquist; ``resampled`` if the caller has it), over a cube about ``lowpass`` Å wide (at
+    least 3 voxels).
     """
     constant = flat_value(volume)
     same = tuple(work_shape) == tuple(volume.shape)
-    grid = volume if same else filters.resample_lowpass(volume, pixel_size, work_shape, None, threads)
+    grid = (volume if same else resampled if resampled is not None
+            else filters.resample_lowpass(volume, pixel_size, work_shape, None, threads))
     spacing = float(np.mean(np.asarray(volume.shape) * pixel_size / np.asarray(work_shape)))
     size = max(3, int(round(lowpass / spacing)) | 1)
     spread = local_spread(grid, size, threads)

@@ -490,9 +490,14 @@ def measure(
     box = np.asarray(volume.shape, dtype=np.float64) * pixel_size
     work_shape = filters.working_shape(volume.shape, pixel_size, p.lowpass / OVERSAMPLING)
     work_spacing = tuple(box / np.asarray(work_shape))
-    lowpassed = filters.resample_lowpass(volume, pixel_size, work_shape, p.lowpass, threads)
+    same = tuple(work_shape) == tuple(volume.shape)
+    # the low-passed map, and the unfiltered one on the same grid for the no-data search: one transform
+    lowpassed, *resampled = filters.resample_lowpasses(volume, pixel_size, work_shape,
+                                                       (p.lowpass,) if same else (p.lowpass, None), threads)
     check()
-    no_data = find_no_data(volume, pixel_size, work_shape, p.lowpass, threads)
+    no_data = find_no_data(volume, pixel_size, work_shape, p.lowpass, threads,
+                           resampled=resampled[0] if resampled else None)
+    del resampled
     region, region_name = _solvent_region(lowpassed, no_data, pixel_size, mask, threads)
     solvent = fit_solvent(lowpassed, region, region_name)
     source = None  # the map with its no-data voxels at the solvent mean (when it has any)
