@@ -448,8 +448,13 @@ def _measurability(conf: np.ndarray, spacing: Sequence[float], lowpass: float) -
         "out of the regions and any joint reference")
 
 
-def _warnings(solvent: SolventModel, measurable: str = "") -> list[str]:
-    """Plain-language warnings about the map, for the log (``measurable``: the measurability warning)."""
+def _warnings(solvent: SolventModel, measurable: str = "", fitted_volume: float = math.inf,
+              lowpass: float = 0.0) -> list[str]:
+    """Plain-language warnings about the map, for the log (``measurable``: the measurability warning).
+
+    "Almost no density stands out" when, beyond what the solvent Gaussian's own tail puts above 3 sd,
+    under 0.2 % of the fitted voxels do and that excess is under four balls of ``minimum_molecule_volume``
+    (``fitted_volume``: Å³ the histogram covers): a small particle in a big box is not noise."""
     warnings = [measurable] if measurable else []
     centres, counts = solvent.centres, solvent.counts
     total = counts.sum()
@@ -461,7 +466,8 @@ def _warnings(solvent: SolventModel, measurable: str = "") -> list[str]:
             "the scale assumes positive density (invert the map first if protein is dark)"
         )
     gaussian_tail = 0.00135 * solvent.weight  # share of a Gaussian beyond +3 sd
-    if above - gaussian_tail < 0.002:
+    excess = above - gaussian_tail
+    if excess < 0.002 and excess * fitted_volume < 4 * minimum_molecule_volume(lowpass):
         warnings.append("almost no density stands out of the solvent noise: scale and confidence are unreliable")
     return warnings
 
@@ -499,6 +505,8 @@ def measure(
                            resampled=resampled[0] if resampled else None)
     del resampled
     region, region_name = _solvent_region(lowpassed, no_data, pixel_size, mask, threads)
+    fitted_volume = (float(np.count_nonzero(region)) if region is not None else float(lowpassed.size)) * float(
+        np.prod(work_spacing))  # Å³ the solvent histogram covers
     solvent = fit_solvent(lowpassed, region, region_name)
     source = None  # the map with its no-data voxels at the solvent mean (when it has any)
     if no_data.any:  # again from there: no step smeared into the data
@@ -570,7 +578,7 @@ def measure(
         reference_position_angstrom=position,
         no_data_fraction=no_data.fraction,
         measurability=measurability,
-        warnings=tuple(_warnings(solvent, not_measurable) + ([little_solvent] if little_solvent and
+        warnings=tuple(_warnings(solvent, not_measurable, fitted_volume, p.lowpass) + ([little_solvent] if little_solvent and
                                                                measurability.measurable else [])),
     )
     return Measurement(statistic, conf, solvent, reference, position, tuple(volume.shape), settings, no_data)

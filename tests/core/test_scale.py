@@ -208,6 +208,18 @@ def test_pure_noise_gives_finite_output_and_a_warning():
     assert any("almost no density" in w for w in est.settings.warnings)
 
 
+def test_a_small_particle_in_a_big_box_is_not_almost_no_density():
+    """A 400 Å box around the synthetic particle: under 0.1 % of the voxels stand out above the
+    Gaussian's own tail (the old share rule warned), but that is ~10 balls of the low-pass radius."""
+    volume, _ = synthetic.noisy_map(shape=(160,) * 3, pixel_size=2.5, noise=0.25, occupancy=(1.0, 0.5, 0.25), seed=0)
+    measurement = measure(volume.astype(np.float32), 2.5, threads=2)
+    solvent = measurement.solvent
+    above = solvent.counts[solvent.centres > solvent.mean + 3 * solvent.sd].sum() / solvent.counts.sum()
+    assert above - 0.00135 * solvent.weight < 0.001
+    assert not any("almost no density" in w for w in measurement.settings.warnings)
+    assert measurement.settings.measurability.measurable
+
+
 def test_abort_check_stops_the_estimate(small_map):
     class Stop(Exception):
         pass
