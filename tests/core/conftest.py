@@ -76,7 +76,7 @@ def emd5168():
 
 @pytest.fixture(scope="session")
 def emd1703():
-    """EMD-1703 (a noise-dominated desmosome sub-tomogram average, 46 × 65 × 46 at 6 Å)."""
+    """EMD-1703 (a desmosome sub-tomogram average deposited with the protein dark, 46 × 65 × 46 at 6 Å)."""
     return _shared_map(SHARED_MAPS / "emd_1703.map")
 
 

@@ -260,10 +260,16 @@ def test_pure_noise_is_not_measurable(kind):
 
 
 def test_a_map_where_nothing_stands_out_is_not_measurable(emd1703):
-    """EMD-1703 never reached confidence 0.37: its molecule was empty, and nothing said so."""
+    """EMD-1703 as deposited never reached confidence 0.37: its molecule was empty, and nothing said so.
+    It is a sub-tomogram average with the protein dark: the warnings say so, and inverted it is measurable."""
     m = measure(*emd1703)
     assert m.settings.measurability is Measurability.NO_MOLECULE
     assert any("not measurable" in w for w in m.settings.warnings)
+    assert any(w.startswith("density looks inverted") for w in m.settings.warnings)
+    volume, pixel = emd1703
+    inverted = measure(-volume, pixel)
+    assert inverted.settings.measurability.measurable
+    assert not any(w.startswith("density looks inverted") for w in inverted.settings.warnings)
 
 
 def test_real_and_synthetic_maps_are_measurable(moderate_map, emd5168):
