@@ -248,6 +248,9 @@ class JobLog:
 
             self.say(f"  left out: {analysis.weak_volume_A3:.0f} Å³ of weak density (below {ABSENT_STATE:g} of "
                      "full in every class: noise or a faint fringe), neither a region nor part of the molecule")
+        if analysis.scattered_volume_A3 > 0:
+            self.say(f"  left out: {analysis.scattered_volume_A3:.0f} Å³ of scattered blobs (many small pieces, no "
+                     "body of molecule: noise that passed the confidence), neither a region nor part of the molecule")
         for c in sorted(analysis.completeness, key=lambda c: c.rank):
             self.say(f" class {c.class_number:03d}: completeness {c.completeness:.3f} (rank {c.rank}); edge-free "
                      f"occupancy median {c.median:.2f}, {100 * c.partial_fraction:.0f}% below 0.5")

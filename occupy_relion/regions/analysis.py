@@ -29,7 +29,8 @@ scale any class has there.
   ``min_difference`` between classes, or its fullest class is that far below full); numbered from
   1, most variable first.  A piece whose fullest class reads below ``ABSENT_STATE`` (what the
   descriptions call absent, in every class: noise that passed the confidence, a weak fringe) is no
-  region and is left out of the molecule (``weak_volume_A3``).
+  region and is left out of the molecule (``weak_volume_A3``), and so are the molecule voxels of a
+  one-map piece that is not mostly one body (``scattered_volume_A3``).
 - **Completeness** of a class: the occupancy of the whole molecule, each region and the constant part
   weighted by its half-maximum volume.  A class lacking a domain reads lower by about that domain's
   share.  Each class's median and partial fraction are taken over the molecule's edge-free voxels.
@@ -156,6 +157,8 @@ class RegionAnalysis:
     parameters: RegionParameters  # resolved
     #: density left out of the molecule because it reads below ``ABSENT_STATE`` in every class
     weak_volume_A3: float = 0.0
+    #: molecule left out because it is scattered blobs, not one body (noise that passed the confidence)
+    scattered_volume_A3: float = 0.0
 
     def region(self, number: int) -> Region:
         """Region ``number`` (numbered from 1)."""
@@ -310,11 +313,13 @@ def _mostly_one_body(mask: np.ndarray) -> bool:
 
 def _partial_basins(
     scale: np.ndarray, edge_free: np.ndarray, molecule: np.ndarray, level: float, p: RegionParameters,
-    spacing: Spacing, min_voxels: float,
+    spacing: Spacing, min_voxels: float, scattered: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """One map: the voxels nearest to edge-free molecule voxels read below full rather than to
     edge-free full density (so the rim of full density, which reads low, goes with it), each piece cut
-    at half its own seeds' median scale (the faint fringe around the molecule joins everything)."""
+    at half its own seeds' median scale (the faint fringe around the molecule joins everything).
+    The molecule voxels of pieces that are not mostly one body (scattered blobs) are set in
+    ``scattered`` when it is given."""
     full = scale >= np.float32((1 - p.min_difference) * level)
     seeds = edge_free & molecule & ~full
     if not seeds.any():
@@ -336,12 +341,17 @@ def _partial_basins(
         body, count = ndimage.label(piece & (scale[where] >= 0.5 * float(np.median(scale[where][inside]))))
         sizes = np.bincount(body.ravel())
         for j in range(1, count + 1):
-            if sizes[j] >= min_voxels and _mostly_one_body(molecule[where] & (body == j)):
-                # a weak domain is one body of molecule; scattered noise blobs that the faint fringe
-                # joins into one sprawling piece (a noisy shell around a filament) are not
+            if sizes[j] < min_voxels:
+                continue
+            blobs = molecule[where] & (body == j)
+            if _mostly_one_body(blobs):
                 region = np.zeros(scale.shape, dtype=bool)
                 region[where] = body == j
                 regions.append(region)
+            elif scattered is not None:
+                # a weak domain is one body of molecule; scattered noise blobs that the faint fringe
+                # joins into one sprawling piece (a noisy shell around a filament) are not
+                scattered[where] |= blobs
     return regions
 
 
@@ -406,6 +416,7 @@ def analyse_regions(
     level = _typical_median(scales, molecule_core)
     if not level > 0:
         raise RegionError("no molecule: the scale is zero in the core of the molecule in every class")
+    scattered = np.zeros(molecule.shape, dtype=bool)  # molecule voxels of scattered blobs (_partial_basins)
     if len(scales) > 1:
         high = np.minimum(consensus * np.float32(1 / level), 1)
         low = np.minimum(np.minimum.reduce(scales) * np.float32(1 / level), 1)
@@ -414,10 +425,11 @@ def analyse_regions(
         found = _grow_by_pattern(scales, candidates, edge_free, level, p, step, min_voxels)
         # partial in every class: the consensus read as one map, where no class differs enough
         found += [basin for basin in (basin & ~candidates for basin in _partial_basins(
-            consensus, edge_free, molecule, level, p, step, min_voxels)) if basin.sum() >= min_voxels]
+            consensus, edge_free, molecule, level, p, step, min_voxels, scattered)) if basin.sum() >= min_voxels]
+        scattered &= ~candidates
         molecule = molecule | candidates  # density that differs between classes is molecule
     else:
-        found = _partial_basins(scales[0], edge_free, molecule, level, p, step, min_voxels)
+        found = _partial_basins(scales[0], edge_free, molecule, level, p, step, min_voxels, scattered)
     min_core_voxels = 4 / 3 * math.pi * (0.5 * p.edge_width) ** 3 / voxel_volume
     measured = []
     weak = np.zeros(molecule.shape, dtype=bool)
@@ -433,6 +445,9 @@ def analyse_regions(
             elif _variability(provisional) >= p.min_difference:
                 measured.append((mask, core, medians))
     weak_volume = float(np.count_nonzero(weak & molecule)) * voxel_volume
+    scattered &= ~weak
+    scattered_volume = float(np.count_nonzero(scattered & molecule)) * voxel_volume
+    weak |= scattered
     if weak.any():
         molecule &= ~weak
         molecule_core = molecule_core & ~weak if (molecule_core & ~weak).any() else molecule
@@ -482,7 +497,7 @@ def analyse_regions(
         classes=classes, shape=shape, spacing=step, molecule=molecule_out, labels=labels,
         regions=tuple(regions), completeness=completeness, full_level=full_level,
         molecule_volume_A3=rest_volume + sum(r.volume_A3 for r in regions), parameters=p,
-        weak_volume_A3=weak_volume)
+        weak_volume_A3=weak_volume, scattered_volume_A3=scattered_volume)
 
 
 def _trim_to_nearest_core(measured: list, constant: np.ndarray, spacing: Spacing) -> list:
