@@ -87,7 +87,20 @@ def _ours(volume: np.ndarray, pixel: float) -> np.ndarray:
     return estimate_scale(volume, pixel, threads=2).scale
 
 
-def real_map_rows(peer: Path | None) -> list[dict]:
+def _far_solvent(own, shape: tuple[int, ...], pixel: float) -> np.ndarray:
+    """The far-solvent weight the core measures its noise floor in (``core.scale._far_from_molecule``,
+    the core's own definition), at full size."""
+    from occupy_relion.core.scale import _far_from_molecule
+
+    grid = own.confidence_grid
+    spacing = tuple(float(s) for s in np.asarray(shape) * pixel / np.asarray(grid.shape))
+    far = _far_from_molecule(grid, own.settings.kernel_radius_angstrom + own.settings.lowpass_angstrom, spacing)
+    return filters.upsample_linear(far.astype(np.float32), shape)
+
+
+def real_map_rows(peer: Path | None, refill: str = "solvent") -> list[dict]:
+    """``refill``: the noise the slab's lost power is refilled with, that of the whole solvent (the
+    voxels weighted by 1 − confidence) or of the far solvent only (where the core measures its floor)."""
     rows = []
     for case_map in MAPS:
         path = SHARED / "maps" / f"{case_map.name}.map"
@@ -98,7 +111,8 @@ def real_map_rows(peer: Path | None) -> list[dict]:
             np.negative(volume, out=volume)
         own = estimate_scale(volume, pixel, threads=2)
         lowpass = own.settings.lowpass_angstrom
-        solvent = filters.upsample_linear(1 - own.confidence_grid, volume.shape)
+        solvent = (_far_solvent(own, volume.shape, pixel) if refill == "far"
+                   else filters.upsample_linear(1 - own.confidence_grid, volume.shape))
         peer_original = peer_scale(peer, volume, pixel).get("scale") if peer else None
         length = volume.shape[case_map.axis] * pixel
         slab = ss.Slab(case_map.axis, case_map.start * length, case_map.stop * length, lowpass)
@@ -187,6 +201,8 @@ def main() -> None:
     parser.add_argument("--peer", type=Path, default=SHARED / "peers" / "occupy_peer.sh")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--output", type=Path, help="also write the tables (Markdown) here")
+    parser.add_argument("--refill", choices=["solvent", "far"], default="solvent",
+                        help="refill the slab with the noise of the whole solvent (default) or of the far solvent")
     args = parser.parse_args()
     peer = None if args.no_peer or not args.peer.exists() else args.peer
     os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -194,7 +210,7 @@ def main() -> None:
     header = ("| map | truth | noise | ours top 10 % | ours top 3 % | published top 10 % | published top 3 % |\n"
               "|---|---|---|---|---|---|---|")
     print(header)
-    rows = real_map_rows(peer)
+    rows = real_map_rows(peer, args.refill)
     belt_header = "| belt disc (truth 0.21) | scale in disc / protein | equalised disc / protein |\n|---|---|---|"
     belt = belt_rows(peer)
     print("\n" + belt_header + "\n" + "\n".join(belt))
