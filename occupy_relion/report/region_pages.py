@@ -141,6 +141,11 @@ def _descriptions(fig: Figure, analysis: RegionAnalysis, x0: float, top: float, 
     best = analysis.ranked_classes[0] if analysis.ranked_classes else None
     if best is not None and len(analysis.classes) > 1:
         lines.append(f"Most complete: class {best} (completeness {analysis.completeness_of(best).completeness:.2f}).")
+    left_out = [f"{volume / 1000:.1f} nm³ of {what}" for volume, what in (
+        (analysis.weak_volume_A3, "weak density (absent in every class)"),
+        (analysis.scattered_volume_A3, "scattered blobs (noise that passed the confidence)")) if volume > 0]
+    if left_out:
+        lines.append(f"Left out of the molecule: {' and '.join(left_out)}.")
     chars = int(width * PAGE_SIZE[0] * 72 / (7.5 * 0.55))
     wrapped = [part for line in lines for part in _wrap(line, chars)]
     fig.text(x0, top, "\n".join(wrapped), fontsize=7.5, va="top", linespacing=1.45)

@@ -290,3 +290,14 @@ def test_pdf_with_an_analysis_without_regions(example_regions):
     script = (p.root / p.job / "occupy.cxc").read_text()
     assert "No region differs in occupancy between the classes." in script
     assert "_mask.mrc" not in script
+
+
+def test_pdf_says_what_was_left_out_of_the_molecule(example_regions):
+    """Weak density absent in every class and scattered noise blobs are no region and no molecule: the
+    first page says how much of each was left out (run.out says it too)."""
+    p = example_regions
+    analysis = replace(p.regions.analysis, weak_volume_A3=29484.0, scattered_volume_A3=52902.0)
+    write_report(p.root / p.job, run_description(), p.results, project_dir=p.root,
+                 regions=replace(p.regions, analysis=analysis))
+    first = PdfReader(str(p.root / p.job / "logfile.pdf")).pages[0].extract_text()
+    assert "Left out of the molecule" in first and "29.5 nm³" in first and "52.9 nm³" in first
