@@ -221,7 +221,7 @@ def ball_maximum(
 
 
 def ball_neighbours(points: tuple[np.ndarray, np.ndarray, np.ndarray], shape: Sequence[int], radius: float,
-                    spacing: Sequence[float]) -> tuple[np.ndarray, ...]:
+                    spacing: Sequence[float]) -> np.ndarray:
     """Flat indices (offsets × points) of the grid points of a ball of ``radius`` Å around each of
     ``points`` (index arrays) on a periodic grid of ``shape``: the very points :func:`ball_maximum`
     takes the maximum over, so ``values[neighbours].max(axis=0)`` equals it there, bit for bit."""
@@ -232,7 +232,7 @@ def ball_neighbours(points: tuple[np.ndarray, np.ndarray, np.ndarray], shape: Se
         base = ((p0 + d0) % n0) * (n1 * n2) + ((p1 + d1) % n1) * n2
         for d2 in range(-h, h + 1):
             rows.append(base + (p2 + d2) % n2)
-    return (np.stack(rows),)
+    return np.stack(rows)
 
 
 def separable_filter(filter1d: Callable[..., object], volume: np.ndarray, sizes: Sequence[int],

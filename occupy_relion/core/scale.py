@@ -448,8 +448,7 @@ def _measurability(conf: np.ndarray, spacing: Sequence[float], lowpass: float) -
         "out of the regions and any joint reference")
 
 
-def _warnings(solvent: SolventModel, measurable: str = "", fitted_volume: float = math.inf,
-              lowpass: float = 0.0) -> list[str]:
+def _warnings(solvent: SolventModel, measurable: str, fitted_volume: float, lowpass: float) -> list[str]:
     """Plain-language warnings about the map, for the log (``measurable``: the measurability warning).
 
     "Almost no density stands out" when, beyond what the solvent Gaussian's own tail puts above 3 sd,

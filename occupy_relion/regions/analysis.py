@@ -313,13 +313,13 @@ def _mostly_one_body(mask: np.ndarray) -> bool:
 
 def _partial_basins(
     scale: np.ndarray, edge_free: np.ndarray, molecule: np.ndarray, level: float, p: RegionParameters,
-    spacing: Spacing, min_voxels: float, scattered: np.ndarray | None = None,
+    spacing: Spacing, min_voxels: float, scattered: np.ndarray,
 ) -> list[np.ndarray]:
     """One map: the voxels nearest to edge-free molecule voxels read below full rather than to
     edge-free full density (so the rim of full density, which reads low, goes with it), each piece cut
     at half its own seeds' median scale (the faint fringe around the molecule joins everything).
     The molecule voxels of pieces that are not mostly one body (scattered blobs) are set in
-    ``scattered`` when it is given."""
+    ``scattered`` (same shape as ``scale``)."""
     full = scale >= np.float32((1 - p.min_difference) * level)
     seeds = edge_free & molecule & ~full
     if not seeds.any():
@@ -348,7 +348,7 @@ def _partial_basins(
                 region = np.zeros(scale.shape, dtype=bool)
                 region[where] = body == j
                 regions.append(region)
-            elif scattered is not None:
+            else:
                 # a weak domain is one body of molecule; scattered noise blobs that the faint fringe
                 # joins into one sprawling piece (a noisy shell around a filament) are not
                 scattered[where] |= blobs

@@ -99,7 +99,7 @@ def solvent_noise_sd(volume: np.ndarray, confidence: np.ndarray, mean: float | N
     if no_data is not None and no_data.any():
         # the working-grid voxel of every sampled voxel (the grids cover the same box), one voxel wider
         wide = ndimage.binary_dilation(no_data, iterations=1)
-        index = np.unravel_index(np.arange(0, volume.size, step)[: values.size], volume.shape)
+        index = np.unravel_index(np.arange(0, volume.size, step), volume.shape)
         cell = tuple(np.minimum((i * (n / s)).astype(np.intp), n - 1)
                      for i, n, s in zip(index, wide.shape, volume.shape))
         solvent &= ~wide[cell]

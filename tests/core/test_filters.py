@@ -92,7 +92,7 @@ def test_ball_neighbours_give_the_ball_maximum_bit_for_bit():
     points = tuple(rng.integers(0, n, 300) for n in volume.shape)  # box faces included (periodic)
     points = (np.concatenate([points[0], [0, 19]]), np.concatenate([points[1], [0, 21]]),
               np.concatenate([points[2], [0, 23]]))
-    (neighbours,) = filters.ball_neighbours(points, volume.shape, 2.3, spacing)
+    neighbours = filters.ball_neighbours(points, volume.shape, 2.3, spacing)
     assert neighbours.shape[0] == filters.ball_voxel_count(2.3, spacing)
     assert np.array_equal(volume.ravel()[neighbours].max(axis=0), full[points])
 
