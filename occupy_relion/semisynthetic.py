@@ -9,6 +9,9 @@ more noise of that spectrum is added everywhere.  Pure: arrays in, arrays and nu
 The truth is the factor per voxel; :func:`relative_occupancy` reads an estimated scale map back as
 the median scale inside the slab's core over the median outside it, over the strongest voxels of the
 original map (its top fraction by low-passed density), which is what a user would read.
+
+:func:`make_half_map_case` does the same with a reconstruction's two half maps, refilling with their
+half difference: the map's own, non-stationary noise, with no model of it at all.
 """
 
 from __future__ import annotations
@@ -90,6 +93,45 @@ def make_case(
         out += coloured_noise(power, volume.shape, extra_noise * sd, seed + 1000, threads)
     out += np.float32(mean)
     return Case(out.astype(np.float32), pixel_size, slab, factor, extra_noise, mean, sd)
+
+
+def make_half_map_case(
+    half1: np.ndarray,
+    half2: np.ndarray,
+    pixel_size: float,
+    slab: Slab,
+    factor: float,
+    solvent_mean: float,
+    sign: int = 1,
+) -> tuple[Case, np.ndarray]:
+    """A case with the real noise of a reconstruction: the mean of two half maps with ``slab`` scaled
+    to ``factor`` about ``solvent_mean``, the lost power refilled with ``sign`` × their half
+    difference, and that difference (the noise map the case's own halves would give).
+
+    The half difference (h1 − h2) / 2 has the statistics of the mean's own noise everywhere,
+    non-stationary as it is (stronger inside the molecule, fading in a masked solvent), and is
+    independent of it, so the refilled slab keeps the map's real noise voxel by voxel; ``sign`` −1
+    gives a second realisation.
+    """
+    if not 0 < factor <= 1 or sign not in (1, -1):
+        raise ValueError(f"factor must be in (0, 1] and sign ±1, not {factor}, {sign}")
+    half1, half2 = np.asarray(half1, np.float32), np.asarray(half2, np.float32)
+    if half1.shape != half2.shape:
+        raise ValueError(f"the half maps differ in shape: {half1.shape} and {half2.shape}")
+    mean = (half1 + half2) * np.float32(0.5)
+    difference = (half1 - half2) * np.float32(0.5)
+    line = slab.weight(mean.shape[slab.axis], pixel_size)
+    truth_line = 1 - (1 - factor) * line
+    view = [None, None, None]
+    view[slab.axis] = slice(None)  # type: ignore[call-overload]
+    t = truth_line[tuple(view)].astype(np.float32)
+    r = np.sqrt(np.clip(1 - truth_line ** 2, 0, None))[tuple(view)].astype(np.float32)
+    mean -= np.float32(solvent_mean)
+    mean *= t
+    mean += np.float32(sign) * r * difference
+    mean += np.float32(solvent_mean)
+    sd = float(difference.std())
+    return Case(mean, pixel_size, slab, factor, 0.0, float(solvent_mean), sd), difference
 
 
 def regions(case: Case, original: np.ndarray, top_fraction: float, margin: float,

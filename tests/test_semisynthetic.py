@@ -83,3 +83,56 @@ def test_relative_occupancy_reads_a_known_ratio(clean_and_noise):
     scale[core] *= 0.4  # an estimate that reads 0.4 inside
     scale[outside] *= 1.2  # and whose reference moved (the control divides it out)
     assert ss.relative_occupancy(scale, original, core, outside) == pytest.approx(0.4 / 1.2, rel=1e-5)
+
+
+# --- cases with the real noise of two half maps --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def signal_and_halves():
+    """A synthetic particle and two half maps of it with independent noise (sd 0.3 × the signal's)."""
+    particle = synthetic.make_particle((1.0, 1.0, 1.0), seed=2)
+    signal = synthetic.render(particle, (48, 48, 48), 1.5)
+    sd = 0.3 * float(signal.std())
+    halves = [signal + synthetic.correlated_noise(signal.shape, 1.5, sd, seed=s) for s in (11, 12)]
+    return signal, halves[0], halves[1]
+
+
+def test_half_map_case_scales_the_signal_in_the_slab_and_keeps_the_mean_outside(signal_and_halves):
+    signal, half1, half2 = signal_and_halves
+    slab = ss.Slab(axis=1, start=24.0, stop=54.0, edge=6.0)
+    case, difference = ss.make_half_map_case(signal, signal.copy(), 1.5, slab, 0.25, solvent_mean=0.0)
+    np.testing.assert_array_equal(difference, 0)
+    line = slab.weight(48, 1.5)
+    np.testing.assert_allclose(case.volume, signal * (1 - 0.75 * line)[None, :, None], atol=1e-6)
+    case, difference = ss.make_half_map_case(half1, half2, 1.5, slab, 0.25, solvent_mean=0.0)
+    outside = line == 0
+    np.testing.assert_allclose(case.volume[:, outside], ((half1 + half2) / 2)[:, outside], atol=1e-6)
+    np.testing.assert_allclose(difference, (half1 - half2) / 2, atol=1e-6)
+    assert (case.factor, case.solvent_mean) == (0.25, 0.0)
+
+
+def test_half_map_case_keeps_the_noise_power_in_the_slab(signal_and_halves):
+    """Pure-noise halves: the slab's core holds as much noise as the mean of the halves, for either sign."""
+    signal, half1, half2 = signal_and_halves
+    noise1, noise2 = half1 - signal, half2 - signal
+    slab = ss.Slab(axis=0, start=15.0, stop=60.0, edge=3.0)
+    core = slab.weight(48, 1.5) == 1
+    mean_sd = float(((noise1 + noise2) / 2)[core].std())
+    for sign in (1, -1):
+        case, _ = ss.make_half_map_case(noise1, noise2, 1.5, slab, 0.5, solvent_mean=0.0, sign=sign)
+        assert float(case.volume[core].std()) == pytest.approx(mean_sd, rel=0.05)
+
+
+def test_half_map_case_leaves_its_inputs_and_refuses_bad_arguments(signal_and_halves):
+    _, half1, half2 = signal_and_halves
+    before = half1.copy(), half2.copy()
+    slab = ss.Slab(axis=2, start=15.0, stop=60.0, edge=3.0)
+    ss.make_half_map_case(half1, half2, 1.5, slab, 0.5, solvent_mean=0.1)
+    np.testing.assert_array_equal(half1, before[0])
+    np.testing.assert_array_equal(half2, before[1])
+    for factor, sign in ((0.0, 1), (1.5, 1), (0.5, 0)):
+        with pytest.raises(ValueError):
+            ss.make_half_map_case(half1, half2, 1.5, slab, factor, solvent_mean=0.0, sign=sign)
+    with pytest.raises(ValueError, match="shape"):
+        ss.make_half_map_case(half1, half2[:-1], 1.5, slab, 0.5, solvent_mean=0.0)
