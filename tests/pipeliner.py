@@ -135,28 +135,41 @@ def registered_nodes(project: Path, job: str) -> dict[str, int | str]:
 
 
 def synthetic_particles(project: Path, env: dict | None = None, box: int = 40, pixel_size: float = 3.5,
-                        per_class: int = 150, noise: float = 3.0, seed: int | None = None) -> None:
-    """``Synthetic/particles.star``: projections (relion_project, white noise) of two maps, one whose
-    third domain is there ("A") and one without it ("B"), and ``Synthetic/reference.mrc`` (map A).
+                        per_class: int = 150, noise: float = 3.0, seed: int = 0) -> None:
+    """``Synthetic/particles.star``: projections (relion_project) of two maps, one whose third domain is
+    there ("A") and one without it ("B"), with white noise of sd ``noise``, and
+    ``Synthetic/reference.mrc`` (map A).
 
     The maps are rendered with :func:`occupy_relion.synthetic.render` (projections of sd ≈ 1), so a
-    particle's stack name tells which map it came from.  ``seed`` fixes relion_project's orientations
-    and noise (RELION 5; 3.1's relion_project has no ``--random_seed``).
+    particle's stack name tells which map it came from.  The orientations (uniform on the sphere) and
+    the noise are drawn here from ``seed`` and relion_project only projects (``--ang``): its own
+    ``--nr_uniform`` and ``--add_noise`` draw different particles on every run (neither 3.1's nor 5.0's
+    takes a seed), which made a tiny Class3D tell the two sets apart in some runs and not in others.
     """
     folder = project / "Synthetic"
     folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    optics = pd.DataFrame({"rlnOpticsGroupName": ["opticsGroup1"], "rlnOpticsGroup": [1],
+                           "rlnImagePixelSize": [pixel_size], "rlnImageSize": [box], "rlnImageDimensionality": [2],
+                           "rlnVoltage": [300.0], "rlnSphericalAberration": [2.7], "rlnAmplitudeContrast": [0.1]})
     sets = []
-    optics = None
     for name, occupancy in (("A", (1.0, 1.0, 1.0)), ("B", (1.0, 1.0, 0.0))):
         particle = make_particle(occupancy, radius=12, spacing=26, seed=3)
         volume = render(particle, (box,) * 3, pixel_size) * 13
         with mrcfile.new(folder / f"map{name}.mrc") as mrc:
             mrc.set_data(volume.astype(np.float32))
             mrc.voxel_size = pixel_size
-        seeded = [] if seed is None else ["--random_seed", str(seed + len(sets))]
-        run(["relion_project", "--i", f"Synthetic/map{name}.mrc", "--o", f"Synthetic/proj{name}", "--nr_uniform",
-             str(per_class), "--add_noise", "--white_noise", str(noise), "--angpix", str(pixel_size), *seeded],
-            project, env)
+        angles = pd.DataFrame({
+            "rlnAngleRot": rng.uniform(-180, 180, per_class),
+            "rlnAngleTilt": np.degrees(np.arccos(rng.uniform(-1, 1, per_class))),
+            "rlnAnglePsi": rng.uniform(-180, 180, per_class),
+            "rlnOriginXAngst": 0.0, "rlnOriginYAngst": 0.0, "rlnOpticsGroup": 1})
+        starfile.write({"optics": optics, "particles": angles}, folder / f"angles{name}.star")
+        run(["relion_project", "--i", f"Synthetic/map{name}.mrc", "--o", f"Synthetic/proj{name}",
+             "--ang", f"Synthetic/angles{name}.star", "--angpix", str(pixel_size)], project, env)
+        with mrcfile.open(folder / f"proj{name}.mrcs", mode="r+") as mrc:
+            mrc.data[...] += rng.normal(0.0, noise, mrc.data.shape).astype(mrc.data.dtype)
+            mrc.update_header_stats()
         star = starfile.read(folder / f"proj{name}.star", always_dict=True)
         sets.append(star["particles"])
         optics = star["optics"]
