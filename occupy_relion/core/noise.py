@@ -206,16 +206,20 @@ def fit_bias(
         """a / f for observed m / f = x; far above the table the bias is nil, so a = m."""
         return np.where(x > expected[-1], x, np.interp(x, expected, signal, left=0.0))
 
+    # every trial as one row, each group's voxels side by side: one median call per group and decay
+    alphas = np.array([alpha for alpha, _ in xs])
+    stacked = np.stack([x1] + [x for _, x in xs])
+    by_group = [(stacked[:, g], f[g]) for g in groups]
+
     def score(decay: float) -> float:
         expected = signal + np.exp(-decay * signal)
-        a1 = invert(x1, expected) * f
-        errors = []
-        for alpha, x in xs:
-            a = invert(x, expected) * f
-            for g in groups:
-                reference = np.median(a1[g])
-                if reference > 0:
-                    errors.append(np.median(a[g]) / reference - alpha)
+        medians = []  # per group: the map's and each trial's median of a = a/f · f
+        for x, fg in by_group:
+            a = invert(x, expected)
+            a *= fg
+            medians.append(np.median(a, axis=1))
+        errors = [medians[j][1 + i] / medians[j][0] - alphas[i]
+                  for i in range(len(xs)) for j in range(len(groups)) if medians[j][0] > 0]
         return float(np.sqrt(np.mean(np.square(errors)))) if errors else np.inf
 
     grid = np.union1d(DECAY_GRID, [default])
