@@ -303,7 +303,8 @@ def _noise_model(
         sample = stat_grid  # the map's own solvent (only its far voxels are used for c)
         source = NoiseFloorSource.SOLVENT_VOXELS
         reason = (f"no half maps: the map's own solvent, {far_count} voxels far from the molecule, "
-                  "local level extrapolated into the molecule")
+                  "local level extrapolated into the molecule (a RELION map's noise is stronger inside the "
+                  "molecule than there, so weak density reads high: with half maps it would not)")
     else:
         weight = np.clip(1 - conf, 0, 1) * usable
         if conf.shape != stat_grid.shape:
