@@ -190,7 +190,8 @@ def half_map_rows(peer: Path | None) -> list[str]:
         for tool in ("with half maps", "map alone", "published"):
             cells = [_cell(readings.get((tool, top))) for top in TOPS]
             if tool != "published" or peer:
-                lines.append(f"| {factor:g} | {'ours, ' if tool != 'published' else ''}{tool} | {cells[0]} | {cells[1]} |")
+                name = tool if tool == "published" else f"ours, {tool}"
+                lines.append(f"| {factor:g} | {name} | {cells[0]} | {cells[1]} |")
                 print(lines[-1], flush=True)
     return lines
 

@@ -27,7 +27,15 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
-from occupy_relion.core import ModifyParameters, ScaleParameters, measure, modify_map, normalise, scale_statistics
+from occupy_relion.core import (
+    ModifyParameters,
+    ScaleParameters,
+    measure,
+    modify_map,
+    molecule_scale,
+    normalise,
+    scale_statistics,
+)
 from occupy_relion.synthetic import noisy_map
 
 OCCUPANCIES = ((1.0, 1.0, 1.0), (1.0, 0.5, 0.25), (1.0, 1.0, 0.0), (0.5, 1.0, 1.0), (1.0, 0.25, 1.0))
@@ -93,7 +101,8 @@ def report(project: Path, processed, pixel_size: float, joint: bool) -> None:
             number=number, input_path=f"Class3D/job008/run_it025_class{number:03d}.mrc",
             distribution=1.0 / len(processed), resolution=8.0, pixel_size=pixel_size, outputs=outputs,
             settings=estimate.settings, statistics=MoleculeStatistics(**stats),
-            view=summarise_class(volume, estimate, equalised, stats["molecule_voxels"]), seconds=seconds))
+            view=summarise_class(volume, estimate, equalised, molecule_scale(estimate.scale, estimate.confidence)),
+            seconds=seconds))
     run = RunDescription(input="Class3D/job008/run_it025_data.star", input_kind="Class3D", model_path=None,
                          relion_version=RelionVersion("5.0", "benchmark"), job_dir=job, command_line="",
                          pixel_size=pixel_size, parameters=(("mode", "occupancy"), ("joint", joint)), joint=joint,

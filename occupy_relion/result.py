@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .core import EstimateSettings, scale_statistics
+from .core import EstimateSettings, molecule_scale, molecule_statistics
 from .regions import RegionAnalysis
 from .relion.version import RelionVersion
 
@@ -40,7 +40,12 @@ class MoleculeStatistics:
     @classmethod
     def of(cls, scale: np.ndarray, confidence: np.ndarray) -> MoleculeStatistics:
         """The statistics of full-size scale and confidence maps (``core.scale_statistics``)."""
-        found = scale_statistics(scale, confidence)
+        return cls.of_molecule(molecule_scale(scale, confidence))
+
+    @classmethod
+    def of_molecule(cls, inside: np.ndarray) -> MoleculeStatistics:
+        """The statistics of the molecule's scale values (``core.molecule_statistics``)."""
+        found = molecule_statistics(inside)
         return cls(molecule_voxels=int(found["molecule_voxels"]), scale_mean=found["scale_mean"],
                    scale_sd=found["scale_sd"], scale_median=found["scale_median"], scale_p05=found["scale_p05"],
                    scale_p95=found["scale_p95"], partial_fraction=found["partial_fraction"])

@@ -28,6 +28,7 @@ from .scale import (
     joint_reference,
     measure,
     molecule_scale,
+    molecule_statistics,
     normalise,
     scale_statistics,
     tau_for,
@@ -39,7 +40,8 @@ __all__ = [
     "DEFAULT_MAX_GAIN", "MODES", "EstimateSettings", "MapError", "Measurability", "Measurement", "Mode",
     "ModifyParameters", "NoiseFloorSource", "ParameterError", "ScaleEstimate", "ScaleParameters", "SolventFitError",
     "SolventModel", "SolventRegion", "amplify", "attenuate", "check_map", "estimate_scale", "gain_floor",
-    "half_map_mean", "half_map_noise", "joint_reference", "measure", "modify_map", "molecule_scale", "normalise",
+    "half_map_mean", "half_map_noise", "joint_reference", "measure", "modify_map", "molecule_scale",
+    "molecule_statistics", "normalise",
     "scale_statistics", "sigmoid", "solvent_like_noise", "tau_for",
 ]
 

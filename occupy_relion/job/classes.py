@@ -23,6 +23,7 @@ from ..core import (
     SolventModel,
     measure,
     modify_map,
+    molecule_scale,
     normalise,
 )
 from ..errors import InputError
@@ -70,22 +71,32 @@ def normalise_class(cls: ClassInput, measurement: Measurement, reference: float 
 
 
 def finish_class(cls: ClassInput, volume: np.ndarray, estimate: ScaleEstimate, work: ClassWork,
-                 outputs: ClassOutputs) -> ProcessedClass:
+                 outputs: ClassOutputs, ready: Callable[[str, np.ndarray], None] | None = None) -> ProcessedClass:
     """The modified maps, the statistics and the report's view of a normalised class.
 
-    The result's ``seconds`` is 0: the driver, which also reads and writes the maps, sets the class's time.
+    ``ready`` is handed each full-size map (by kind) as soon as it is final and will not change: the
+    scale and confidence before the modified maps are made, each modified map when it is done (the
+    driver writes them meanwhile).  The result's ``seconds`` is 0: the driver, which also reads and
+    writes the maps, sets the class's time.
     """
+    if ready is not None:
+        ready("scale", estimate.scale)
+        ready("confidence", estimate.confidence)
     modified = modify_map(volume, estimate, work.pixel_size, work.modify, threads=work.threads, check=work.check)
     work.check()
     if work.unit != 1.0:  # back to the map's own units (exact: a power of two); scale and confidence have none
         _restore_units([volume, *modified.values()], work.unit)
         estimate = replace(estimate, solvent=in_map_units_solvent(estimate.solvent, work.unit),
                            settings=in_map_units(estimate.settings, work.unit))
-    statistics = MoleculeStatistics.of(estimate.scale, estimate.confidence)
+    if ready is not None:
+        for kind, array in modified.items():
+            ready(kind, array)
+    molecule = molecule_scale(estimate.scale, estimate.confidence)
+    statistics = MoleculeStatistics.of_molecule(molecule)
     result = ClassResult(
         number=cls.number, input_path=cls.map_path, distribution=cls.distribution, resolution=cls.resolution,
         pixel_size=work.pixel_size, outputs=outputs, settings=estimate.settings, statistics=statistics,
-        view=summarise_class(volume, estimate, modified["equalised"], statistics.molecule_voxels), seconds=0.0,
+        view=summarise_class(volume, estimate, modified["equalised"], molecule), seconds=0.0,
     )
     return ProcessedClass({"scale": estimate.scale, "confidence": estimate.confidence, **modified}, result)
 

@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -43,7 +44,6 @@ from ..relion.summary import (
 from ..relion.version import RelionVersion
 from ..report import LOGFILE_NAME, SCRIPT_NAME
 from ..result import SHARED_SETTINGS, ClassOutputs, ClassResult, RegionsResult, RunDescription
-from .classes import ProcessedClass
 from .options import JobOptions, program_version
 
 
@@ -222,15 +222,41 @@ def class_outputs(job: JobDirectory, number: int, modify: ModifyParameters) -> C
     )
 
 
-def write_class_maps(job: JobDirectory, processed: ProcessedClass, header: MapHeader) -> None:
-    """Every map of a finished class, with the geometry of its input map."""
-    outputs = processed.result.outputs
-    names = {"scale": outputs.scale, "confidence": outputs.confidence, **dict(outputs.modified())}
-    if header.pixel_size <= 0:  # the header had none: the outputs carry the one the run used
-        header = header.with_voxel_size(processed.result.pixel_size)
-    for kind, array in processed.maps.items():
-        path = job.output_path(Path(names[kind]).name)
-        write_map(path, array, header, label=f"occupy_relion {kind} of {processed.result.input_path}"[:80])
+class ClassMapWriter:
+    """Writes a class's maps in a thread of its own, each as soon as it is final (:meth:`write`), so
+    the disk works while the class's other maps are computed; :meth:`wait` returns when all are
+    written and raises the first error (a full disk: the caller's usual path).  Used as a context
+    manager, every write has ended before the block is left, however it is left, so no thread writes
+    into a job directory being cleaned up.  The arrays must not change once handed over."""
+
+    def __init__(self, job: JobDirectory, outputs: ClassOutputs, header: MapHeader, input_path: str,
+                 pixel_size: float):
+        self.job, self.input_path = job, input_path
+        self.names = {"scale": outputs.scale, "confidence": outputs.confidence, **dict(outputs.modified())}
+        # the header had no voxel size: the outputs carry the one the run used
+        self.header = header if header.pixel_size > 0 else header.with_voxel_size(pixel_size)
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="occupy-write")
+        self.pending: list[Future] = []
+
+    def write(self, kind: str, array: np.ndarray) -> None:
+        """Start writing the map of ``kind`` (one of the class's outputs)."""
+        path = self.job.output_path(Path(self.names[kind]).name)
+        label = f"occupy_relion {kind} of {self.input_path}"[:80]
+        self.pending.append(self.pool.submit(write_map, path, array, self.header, label))
+
+    def wait(self) -> None:
+        """Every map written; the first error of any, re-raised here."""
+        try:
+            for future in self.pending:
+                future.result()
+        finally:
+            self.pending = []
+
+    def __enter__(self) -> ClassMapWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pool.shutdown(wait=True)  # an error raised already wins over a write's
 
 
 def describe_run(options: JobOptions, job: JobDirectory, inputs: Inputs, version: RelionVersion, pixel_size: float,

@@ -25,11 +25,11 @@ from ..core import Measurement, ScaleEstimate, joint_reference
 from ..mapio import MapHeader
 from ..relion.inputs import ClassInput
 from ..result import ClassResult
-from .classes import ClassWork, ProcessedClass, finish_class, measure_class, normalise_class
+from .classes import ClassWork, finish_class, measure_class, normalise_class
 from .grid import empty_reason, read_class
 from .log import JobLog
 from .memory import MemoryEstimate
-from .outputs import JobDirectory, class_outputs, write_class_maps
+from .outputs import ClassMapWriter, JobDirectory, class_outputs
 
 
 def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
@@ -50,18 +50,17 @@ def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
     return maps.volume, maps.header, measurement
 
 
-def _finished(cls: ClassInput, volume: np.ndarray, estimate: ScaleEstimate, work: ClassWork, job: JobDirectory,
-              log: JobLog) -> ProcessedClass:
-    """A normalised class modified and summarised (``classes.finish_class``)."""
-    with log.profile.step("modify"):
-        return finish_class(cls, volume, estimate, work, class_outputs(job, cls.number, work.modify))
-
-
-def _written(job: JobDirectory, processed: ProcessedClass, header: MapHeader, started: float,
-             log: JobLog) -> ClassResult:
-    """Write a finished class's maps; its result with its time (since ``started``)."""
-    with log.profile.step("write"):
-        write_class_maps(job, processed, header)
+def _finished(cls: ClassInput, volume: np.ndarray, header: MapHeader, estimate: ScaleEstimate, work: ClassWork,
+              job: JobDirectory, log: JobLog, started: float) -> ClassResult:
+    """A normalised class modified and summarised (``classes.finish_class``), each of its maps written
+    in the background as soon as it is final; its result with its time (since ``started``).  The
+    profile's "write" is the wait for the writes still going when the class is done."""
+    outputs = class_outputs(job, cls.number, work.modify)
+    with ClassMapWriter(job, outputs, header, cls.map_path, work.pixel_size) as writer:
+        with log.profile.step("modify"):
+            processed = finish_class(cls, volume, estimate, work, outputs, ready=writer.write)
+        with log.profile.step("write"):
+            writer.wait()
     return replace(processed.result, seconds=time.perf_counter() - started)
 
 
@@ -151,8 +150,7 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, lo
         if estimated is None:
             return None
         volume, header, measurement, estimate = estimated
-        processed = _finished(cls, volume, estimate, work, job, log)
-        return _written(job, processed, header, started, log), measurement
+        return _finished(cls, volume, header, estimate, work, job, log, started), measurement
 
     def each(cls: ClassInput, answer: tuple[ClassResult, Measurement] | None) -> None:
         if answer is None:
@@ -210,8 +208,7 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: 
             cls, estimate, seconds = _joint_estimate(pending, index, reference, work.threads)
         with log.profile.step("read"):
             maps = read_class(cls, with_noise=False, unit=work.unit)
-        processed = _finished(cls, maps.volume, estimate, work, job, log)
-        return _written(job, processed, maps.header, started - seconds, log)
+        return _finished(cls, maps.volume, maps.header, estimate, work, job, log, started - seconds)
 
     results: list[ClassResult] = []
 

@@ -15,7 +15,7 @@ from numbers import Real
 import numpy as np
 from scipy import ndimage
 
-from ..core import EstimateSettings, ScaleEstimate, molecule_scale
+from ..core import EstimateSettings, ScaleEstimate
 from ..core.solvent import SolventModel, flattened_region
 from ..labels import SETTING_LABELS
 from ..regions import RegionAnalysis
@@ -125,10 +125,10 @@ def solvent_histogram(solvent: SolventModel) -> SolventHistogram:
                             molecule_edge=float(centres[above[0]]) if above.size else None)
 
 
-def scale_histogram(scale: np.ndarray, confidence: np.ndarray) -> ScaleHistogram:
-    """The scale of the molecule's voxels: percent per bin on [0, 1] (above 1 counts in the last bin) and
-    the box-plot percentiles (of the scale itself)."""
-    inside = molecule_scale(scale, confidence)
+def scale_histogram(inside: np.ndarray) -> ScaleHistogram:
+    """The scale of the molecule's voxels (``inside``, as :func:`~occupy_relion.core.molecule_scale`
+    selects them): percent per bin on [0, 1] (above 1 counts in the last bin) and the box-plot
+    percentiles (of the scale itself)."""
     # the scale is linear and may exceed 1 a little: shown in the last bin (for display only)
     counts, edges = np.histogram(np.minimum(inside, 1), bins=SCALE_BINS, range=(0.0, 1.0))
     percent = 100 * counts / counts.sum() if counts.sum() else np.zeros(SCALE_BINS)
@@ -156,8 +156,9 @@ def occupancy_contour(c: ClassResult, classes: Sequence[ClassResult], full_level
 
 
 def summarise_class(volume: np.ndarray, estimate: ScaleEstimate, equalised: np.ndarray,
-                    molecule_voxels: int) -> ClassView:
-    """The report's view of one processed class (call while its full maps are in memory)."""
+                    molecule: np.ndarray) -> ClassView:
+    """The report's view of one processed class (call while its full maps are in memory); ``molecule``:
+    the scale of the molecule's voxels (:func:`~occupy_relion.core.molecule_scale`, made once a class)."""
     settings = estimate.settings
     slices = CentralSlices(input=central_slices(volume), scale=central_slices(estimate.scale),
                            confidence=central_slices(estimate.confidence), equalised=central_slices(equalised))
@@ -167,8 +168,8 @@ def summarise_class(volume: np.ndarray, estimate: ScaleEstimate, equalised: np.n
     return ClassView(
         box_shape=(int(volume.shape[0]), int(volume.shape[1]), int(volume.shape[2])),
         slices=slices, input_range=grey_range(slices.input), equalised_range=grey_range(slices.equalised),
-        solvent=solvent_histogram(estimate.solvent), scale=scale_histogram(estimate.scale, estimate.confidence),
-        molecule_fraction=molecule_voxels / float(volume.size), noise_sd=noise_sd,
+        solvent=solvent_histogram(estimate.solvent), scale=scale_histogram(molecule),
+        molecule_fraction=molecule.size / float(volume.size), noise_sd=noise_sd,
         contour_level=level, contour_basis=basis,
     )
 

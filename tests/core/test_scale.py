@@ -245,6 +245,14 @@ def test_statistics_inside_the_molecule(moderate_map):
     assert empty["molecule_voxels"] == 0 and empty["scale_median"] == 0.0
 
 
+@pytest.mark.parametrize("shape", [(37, 41, 29), (5, 700, 650)])  # planes of a slab: many, and one
+def test_the_molecule_is_the_voxels_of_its_rule_in_map_order(shape):
+    rng = np.random.default_rng(5)
+    scale, confidence = rng.random(shape, dtype=np.float32), rng.random(shape, dtype=np.float32)
+    expected = scale[(confidence >= 0.5) & (scale >= 0.05)]
+    np.testing.assert_array_equal(molecule_scale(scale, confidence), expected)
+
+
 # --- measurability (issue 9 item 4) ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("kind", ["white", "correlated"])

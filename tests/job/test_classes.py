@@ -36,3 +36,25 @@ def test_result_matches_its_maps(synthetic_maps):
     assert statistics.molecule_voxels == molecule.size
     assert statistics.scale_median == pytest.approx(float(np.median(molecule)), abs=1e-6)
     np.testing.assert_array_equal(processed.result.view.slices.scale[0], scale[20])
+
+
+def test_each_map_is_handed_over_once_when_final_scale_and_confidence_first(synthetic_maps):
+    """``ready`` (the driver writes what it is given, in the background) gets every map once, scale and
+    confidence before the modified maps are made, each as it is final: nothing changes it afterwards."""
+    from occupy_relion.core import ScaleParameters
+    from occupy_relion.job.classes import ClassWork, finish_class, measure_class, normalise_class
+    from occupy_relion.job.outputs import JobDirectory, class_outputs
+    from occupy_relion.relion.inputs import ClassInput
+
+    modify = ModifyParameters(attenuate=2.0)
+    cls = ClassInput(1, "Class3D/job008/run_it025_class001.mrc", 0.5, 8.0)
+    work = ClassWork(2.0, ScaleParameters(), modify, None, 1, lambda: None, unit=4.0)  # units restored in place
+    volume = synthetic_maps[0] / np.float32(4.0)
+    estimate = normalise_class(cls, measure_class(cls, volume, None, work), None, 1)
+    handed: list[tuple[str, np.ndarray, np.ndarray]] = []
+    processed = finish_class(cls, volume, estimate, work, class_outputs(JobDirectory.of("External/job012/"), 1, modify),
+                             ready=lambda kind, array: handed.append((kind, array, array.copy())))
+    assert [kind for kind, _, _ in handed] == ["scale", "confidence", "equalised", "attenuated"]
+    for kind, array, at_hand_over in handed:
+        assert array is processed.maps[kind]
+        np.testing.assert_array_equal(array, at_hand_over)
