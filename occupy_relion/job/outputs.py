@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -222,41 +223,51 @@ def class_outputs(job: JobDirectory, number: int, modify: ModifyParameters) -> C
     )
 
 
-class ClassMapWriter:
-    """Writes a class's maps in a thread of its own, each as soon as it is final (:meth:`write`), so
-    the disk works while the class's other maps are computed; :meth:`wait` returns when all are
-    written and raises the first error (a full disk: the caller's usual path).  Used as a context
+class MapWriter:
+    """The job's map writer: a thread of its own writes the maps handed to it (:meth:`write`), in
+    order, while the job computes on; :meth:`wait` returns when every map handed over so far is
+    written and raises the first error (a full disk: the job's usual path).  Used as a context
     manager, every write has ended before the block is left, however it is left, so no thread writes
-    into a job directory being cleaned up.  The arrays must not change once handed over."""
+    into a job directory being cleaned up.  An array must not change once handed over; it is let go
+    of when written."""
 
-    def __init__(self, job: JobDirectory, outputs: ClassOutputs, header: MapHeader, input_path: str,
-                 pixel_size: float):
-        self.job, self.input_path = job, input_path
-        self.names = {"scale": outputs.scale, "confidence": outputs.confidence, **dict(outputs.modified())}
-        # the header had no voxel size: the outputs carry the one the run used
-        self.header = header if header.pixel_size > 0 else header.with_voxel_size(pixel_size)
+    def __init__(self) -> None:
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="occupy-write")
         self.pending: list[Future] = []
+        self.lock = threading.Lock()
 
-    def write(self, kind: str, array: np.ndarray) -> None:
-        """Start writing the map of ``kind`` (one of the class's outputs)."""
-        path = self.job.output_path(Path(self.names[kind]).name)
-        label = f"occupy_relion {kind} of {self.input_path}"[:80]
-        self.pending.append(self.pool.submit(write_map, path, array, self.header, label))
+    def write(self, path: Path, array: np.ndarray, header: MapHeader, label: str) -> None:
+        """Start writing ``array`` to ``path`` (``mapio.write_map``)."""
+        with self.lock:
+            self.pending.append(self.pool.submit(write_map, path, array, header, label))
 
     def wait(self) -> None:
-        """Every map written; the first error of any, re-raised here."""
-        try:
-            for future in self.pending:
-                future.result()
-        finally:
-            self.pending = []
+        """Every map handed over so far written; the first error of any, re-raised here."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+        for future in pending:
+            future.result()
 
-    def __enter__(self) -> ClassMapWriter:
+    def __enter__(self) -> MapWriter:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.pool.shutdown(wait=True)  # an error raised already wins over a write's
+
+
+def class_map_writer(writer: MapWriter, job: JobDirectory, outputs: ClassOutputs, header: MapHeader,
+                     input_path: str, pixel_size: float) -> Callable[[str, np.ndarray], None]:
+    """What a class hands its final maps to (``classes.finish_class``'s ``ready``): each is written by
+    ``writer`` under the class's output name for its kind, with the geometry of the input map."""
+    names = {"scale": outputs.scale, "confidence": outputs.confidence, **dict(outputs.modified())}
+    # the header had no voxel size: the outputs carry the one the run used
+    geometry = header if header.pixel_size > 0 else header.with_voxel_size(pixel_size)
+
+    def ready(kind: str, array: np.ndarray) -> None:
+        label = f"occupy_relion {kind} of {input_path}"[:80]
+        writer.write(job.output_path(Path(names[kind]).name), array, geometry, label)
+
+    return ready
 
 
 def describe_run(options: JobOptions, job: JobDirectory, inputs: Inputs, version: RelionVersion, pixel_size: float,

@@ -1,7 +1,8 @@
 """The two ways through the classes: each against its own reference, or all against a joint one.
 
-Both read a class's maps (``grid.py``), run the pure pipeline (``classes.py``), write the maps
-(``outputs.py``) and log one line per class (in class order); with ``parallel`` above 1 several
+Both read a class's maps (``grid.py``), run the pure pipeline (``classes.py``), hand the maps to the
+job's writer (``outputs.MapWriter``: written in the background, each as soon as it is final) and log
+one line per class (in class order); with ``parallel`` above 1 several
 classes run at once, in threads, sharing the job's threads (``--j``).  They return the results, the
 classes found empty, the joint reference and every class's measurement (small: working grid only), which the region step
 (``regions.py``) normalises by one common reference.  Each helper returns only what the next step
@@ -29,7 +30,7 @@ from .classes import ClassWork, finish_class, measure_class, normalise_class
 from .grid import empty_reason, read_class
 from .log import JobLog
 from .memory import MemoryEstimate
-from .outputs import ClassMapWriter, JobDirectory, class_outputs
+from .outputs import JobDirectory, MapWriter, class_map_writer, class_outputs
 
 
 def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
@@ -51,16 +52,17 @@ def _measured(cls: ClassInput, work: ClassWork, log: JobLog,
 
 
 def _finished(cls: ClassInput, volume: np.ndarray, header: MapHeader, estimate: ScaleEstimate, work: ClassWork,
-              job: JobDirectory, log: JobLog, started: float) -> ClassResult:
-    """A normalised class modified and summarised (``classes.finish_class``), each of its maps written
-    in the background as soon as it is final; its result with its time (since ``started``).  The
-    profile's "write" is the wait for the writes still going when the class is done."""
+              job: JobDirectory, log: JobLog, writer: MapWriter, started: float) -> ClassResult:
+    """A normalised class modified and summarised (``classes.finish_class``); its result with its time
+    (since ``started``).  Each of its maps goes to ``writer`` as soon as it is final, and is written
+    while the job goes on (the next class, the region step); the maps of earlier classes are waited
+    for first, so at most one class's maps wait to be written (the profile's "write" is that wait)."""
+    with log.profile.step("write"):
+        writer.wait()
     outputs = class_outputs(job, cls.number, work.modify)
-    with ClassMapWriter(job, outputs, header, cls.map_path, work.pixel_size) as writer:
-        with log.profile.step("modify"):
-            processed = finish_class(cls, volume, estimate, work, outputs, ready=writer.write)
-        with log.profile.step("write"):
-            writer.wait()
+    ready = class_map_writer(writer, job, outputs, header, cls.map_path, work.pixel_size)
+    with log.profile.step("modify"):
+        processed = finish_class(cls, volume, estimate, work, outputs, ready=ready)
     return replace(processed.result, seconds=time.perf_counter() - started)
 
 
@@ -136,7 +138,7 @@ def _in_parallel(items: list[T], work: ClassWork, parallel: int, task: Callable[
     pool.shutdown(wait=True)
 
 
-def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: JobLog,
+def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: JobLog, writer: MapWriter,
                finished: Finished | None = None, parallel: int = 1) -> Passed:
     """Each class against its own reference (no joint reference), ``parallel`` classes at a time."""
     measurements: list[tuple[int, Measurement]] = []
@@ -150,7 +152,7 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, lo
         if estimated is None:
             return None
         volume, header, measurement, estimate = estimated
-        return _finished(cls, volume, header, estimate, work, job, log, started), measurement
+        return _finished(cls, volume, header, estimate, work, job, log, writer, started), measurement
 
     def each(cls: ClassInput, answer: tuple[ClassResult, Measurement] | None) -> None:
         if answer is None:
@@ -168,7 +170,7 @@ def one_by_one(job: JobDirectory, classes: list[ClassInput], work: ClassWork, lo
     return results, empty, None, measurements
 
 
-def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: JobLog,
+def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: JobLog, writer: MapWriter,
             finished: Finished | None = None, parallel: int = 1) -> Passed:
     """Measure every class, then normalise all by one common reference (scales compare across classes).
 
@@ -208,7 +210,7 @@ def jointly(job: JobDirectory, classes: list[ClassInput], work: ClassWork, log: 
             cls, estimate, seconds = _joint_estimate(pending, index, reference, work.threads)
         with log.profile.step("read"):
             maps = read_class(cls, with_noise=False, unit=work.unit)
-        return _finished(cls, maps.volume, maps.header, estimate, work, job, log, started - seconds)
+        return _finished(cls, maps.volume, maps.header, estimate, work, job, log, writer, started - seconds)
 
     results: list[ClassResult] = []
 

@@ -39,6 +39,7 @@ from .memory import check_fits, memory_needed, out_of_memory_line
 from .options import JobOptions, option_error
 from .outputs import (
     JobDirectory,
+    MapWriter,
     describe_run,
     discard,
     prepare,
@@ -87,10 +88,12 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
     log.parallel(parallel, options.threads)
     plan = PagePlan(regions=skip_reason(inputs.kind, options.mode) is None,
                     classes=tuple(c.number for c in active), joint=options.joint)
-    with _background_report(job, plan, log) as drawer:
+    # the class maps are written in the background while the job goes on (passes.py): the last class's
+    # while the regions are found; all are written before anything is published
+    with _background_report(job, plan, log) as drawer, MapWriter() as writer:
         passes = jointly if options.joint else one_by_one
-        results, empty, reference, measurements = passes(job, active, work, log, drawer.add if drawer else None,
-                                                         parallel)
+        results, empty, reference, measurements = passes(job, active, work, log, writer,
+                                                         drawer.add if drawer else None, parallel)
         if not results:
             raise _nothing_to_analyse(inputs)
         skipped = sorted(skipped + empty)
@@ -99,6 +102,8 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
             regions = region_step(job, options, inputs.kind, measurements, grid,
                                   results[0].settings.lowpass_angstrom, check, log)
         del measurements
+        with log.profile.step("write"):
+            writer.wait()
 
         run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
         summary = write_occupancy(job, options, run, inputs, results, skipped, regions)

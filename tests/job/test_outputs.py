@@ -1,5 +1,5 @@
-"""Writing a class's maps in the background (job/outputs.py ClassMapWriter): every map written as it
-was handed over, a write's error raised where the driver waits, no write outliving the block."""
+"""Writing the maps in the background (job/outputs.py MapWriter, class_map_writer): every map written
+as it was handed over, a write's error raised where the driver waits, no write outliving the block."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from occupy_relion.job import outputs
-from occupy_relion.job.outputs import ClassMapWriter, JobDirectory
+from occupy_relion.job.outputs import JobDirectory, MapWriter, class_map_writer
 from occupy_relion.mapio import MapHeader
 from occupy_relion.result import ClassOutputs
 
@@ -35,9 +35,10 @@ def _maps() -> dict[str, np.ndarray]:
 def test_every_map_handed_over_is_written_with_the_input_geometry(job):
     maps = _maps()
     header = MapHeader.simple((12, 10, 8), 0.0)  # no voxel size in the input: the run's is written
-    with ClassMapWriter(job, NAMES, header, "Class3D/job008/run_it025_class001.mrc", 2.5) as writer:
+    with MapWriter() as writer:
+        ready = class_map_writer(writer, job, NAMES, header, "Class3D/job008/run_it025_class001.mrc", 2.5)
         for kind, array in maps.items():
-            writer.write(kind, array)
+            ready(kind, array)
         writer.wait()
     for kind, array in maps.items():
         with mrcfile.open(job.output_path(f"class001_{kind}.mrc")) as mrc:
@@ -56,11 +57,13 @@ def test_a_failed_write_is_raised_where_the_driver_waits(job, monkeypatch):
 
     monkeypatch.setattr(outputs, "write_map", full_disk)
     maps = _maps()
-    with ClassMapWriter(job, NAMES, MapHeader.simple((12, 10, 8), 1.0), "c.mrc", 1.0) as writer:
+    with MapWriter() as writer:
+        ready = class_map_writer(writer, job, NAMES, MapHeader.simple((12, 10, 8), 1.0), "c.mrc", 1.0)
         for kind, array in maps.items():
-            writer.write(kind, array)
+            ready(kind, array)
         with pytest.raises(OSError) as raised:
             writer.wait()
+        writer.wait()  # an error is raised once: what was handed over before it has been waited for
     assert raised.value.errno == errno.ENOSPC and "confidence" in raised.value.filename
 
 
@@ -76,8 +79,9 @@ def test_no_write_outlives_the_block_when_the_class_fails_meanwhile(job, monkeyp
 
     monkeypatch.setattr(outputs, "write_map", slow)
     with pytest.raises(RuntimeError, match="aborted"):
-        with ClassMapWriter(job, NAMES, MapHeader.simple((12, 10, 8), 1.0), "c.mrc", 1.0) as writer:
-            writer.write("scale", _maps()["scale"])
+        with MapWriter() as writer:
+            class_map_writer(writer, job, NAMES, MapHeader.simple((12, 10, 8), 1.0), "c.mrc", 1.0)(
+                "scale", _maps()["scale"])
             raise RuntimeError("aborted")
     assert len(finished) == 1
     assert not [t for t in threading.enumerate() if t.name.startswith("occupy-write")]
