@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, NullLocator
 
+from ..core import NoiseFloorSource
 from ..labels import CLASS_FACT_LABELS, PARAMETER_LABELS, RUN_LABELS, SETTING_LABELS
 from ..regions import ClassCompleteness
 from ..result import ClassResult, RegionsResult, RunDescription
@@ -343,6 +344,11 @@ def _scale_panel(ax: Axes, c: ClassResult) -> None:
     ax.set_title(f"Scale inside the molecule ({MOLECULE})", loc="left")
 
 
+#: under a class's facts when its noise floor did not come from half maps (README: what it does not get right yet)
+NO_HALF_MAPS_NOTE = ("No half maps: the noise in the molecule is taken from the solvent (weaker in RELION maps), "
+                     "so weak density reads high.")
+
+
 def _class_facts(fig: Figure, c: ClassResult, x: float, top: float) -> None:
     """The class's own settings and numbers, in two small columns."""
     s, label = c.settings, CLASS_FACT_LABELS
@@ -383,6 +389,8 @@ def class_page(c: ClassResult, page: int, pages: int) -> Figure:
     _solvent_panel(fig.add_axes((0.635, 0.58, 0.3, 0.27)), c)
     _scale_panel(fig.add_axes((0.635, 0.27, 0.3, 0.22)), c)
     _class_facts(fig, c, 0.6, 0.155)
+    if c.settings.noise_floor_source is not NoiseFloorSource.NOISE_MAP:
+        fig.text(0.06, 0.062, NO_HALF_MAPS_NOTE, fontsize=6.8, color="#9a5b00", va="top")
     reference = ("the joint reference of all classes" if c.settings.reference_is_joint
                  else "this class's own reference")
     footer(fig, f"Scale = local density / full-occupancy reference ({reference}); "

@@ -47,6 +47,20 @@ def test_pdf_shows_the_results_numbers(project, results):
     assert "box outside the flattened solvent" not in pages[1]  # no flattened solvent in these maps
 
 
+def test_a_class_page_says_when_its_noise_did_not_come_from_half_maps(project, results):
+    """Without half maps weak density reads high (README: what it does not get right yet): the class page
+    says so; with a noise map from half maps it does not."""
+    from occupy_relion.core import NoiseFloorSource
+
+    first = replace(results[0], settings=replace(results[0].settings, noise_floor_source=NoiseFloorSource.NOISE_MAP))
+    write_report(project / JOB, run_description(), [first, *results[1:]], project_dir=project)
+    pages = [" ".join(page.extract_text().split()) for page in PdfReader(str(project / JOB / "logfile.pdf")).pages]
+    assert results[1].settings.noise_floor_source is not NoiseFloorSource.NOISE_MAP
+    assert "No half maps" not in pages[first.number]
+    assert "No half maps: the noise in the molecule is taken from the solvent" in pages[results[1].number]
+    assert "weak density reads high" in pages[results[1].number]
+
+
 def test_pdf_with_no_class_has_the_summary_page_only(project):
     write_report(project / JOB, run_description(), [], project_dir=project)
     assert _pages(project / JOB / "logfile.pdf") == 1
