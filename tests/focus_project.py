@@ -34,6 +34,8 @@ import starfile
 
 from occupy_relion.synthetic import PROTEIN_ATOM_DENSITY, Particle, render
 
+from .pipeliner import random_orientations
+
 BOX = 48
 PIXEL_SIZE = 2.5  # Å
 PER_STATE = 200
@@ -137,13 +139,8 @@ def simulate(project: Path, relion: Relion, noise_to_signal: float = NOISE_TO_SI
         volume = render(molecule(occupancy), (BOX,) * 3, PIXEL_SIZE, blur=2.0)
         maps[name] = volume
         _write_map(simulation / f"{name}.mrc", volume)
-        # uniformly random orientations: rot and psi uniform, cos(tilt) uniform
-        angles = pd.DataFrame({
-            "rlnAngleRot": rng.uniform(-180, 180, PER_STATE),
-            "rlnAngleTilt": np.degrees(np.arccos(rng.uniform(-1, 1, PER_STATE))),
-            "rlnAnglePsi": rng.uniform(-180, 180, PER_STATE),
-            "rlnOriginXAngst": 0.0, "rlnOriginYAngst": 0.0, "rlnOpticsGroup": 1})
-        starfile.write({"optics": OPTICS, "particles": angles}, simulation / f"{name}_angles.star")
+        starfile.write({"optics": OPTICS, "particles": random_orientations(rng, PER_STATE)},
+                       simulation / f"{name}_angles.star")
         relion.run(["relion_project", "--i", f"Simulation/{name}.mrc", "--o", f"Simulation/{name}",
                     "--ang", f"Simulation/{name}_angles.star", "--angpix", str(PIXEL_SIZE)], project)
         with mrcfile.open(simulation / f"{name}.mrcs", mode="r+") as mrc:

@@ -134,6 +134,16 @@ def registered_nodes(project: Path, job: str) -> dict[str, int | str]:
     return dict(zip(mine["rlnPipeLineNodeName"], mine["rlnPipeLineNodeType"].astype(int)))
 
 
+def random_orientations(rng: np.random.Generator, count: int) -> pd.DataFrame:
+    """``count`` orientations uniform on the sphere (rot and psi uniform, cos(tilt) uniform), centred, in
+    optics group 1: a particles table for ``relion_project --ang``."""
+    return pd.DataFrame({
+        "rlnAngleRot": rng.uniform(-180, 180, count),
+        "rlnAngleTilt": np.degrees(np.arccos(rng.uniform(-1, 1, count))),
+        "rlnAnglePsi": rng.uniform(-180, 180, count),
+        "rlnOriginXAngst": 0.0, "rlnOriginYAngst": 0.0, "rlnOpticsGroup": 1})
+
+
 def synthetic_particles(project: Path, env: dict | None = None, box: int = 40, pixel_size: float = 3.5,
                         per_class: int = 150, noise: float = 3.0, seed: int = 0) -> None:
     """``Synthetic/particles.star``: projections (relion_project) of two maps, one whose third domain is
@@ -159,12 +169,8 @@ def synthetic_particles(project: Path, env: dict | None = None, box: int = 40, p
         with mrcfile.new(folder / f"map{name}.mrc") as mrc:
             mrc.set_data(volume.astype(np.float32))
             mrc.voxel_size = pixel_size
-        angles = pd.DataFrame({
-            "rlnAngleRot": rng.uniform(-180, 180, per_class),
-            "rlnAngleTilt": np.degrees(np.arccos(rng.uniform(-1, 1, per_class))),
-            "rlnAnglePsi": rng.uniform(-180, 180, per_class),
-            "rlnOriginXAngst": 0.0, "rlnOriginYAngst": 0.0, "rlnOpticsGroup": 1})
-        starfile.write({"optics": optics, "particles": angles}, folder / f"angles{name}.star")
+        starfile.write({"optics": optics, "particles": random_orientations(rng, per_class)},
+                       folder / f"angles{name}.star")
         run(["relion_project", "--i", f"Synthetic/map{name}.mrc", "--o", f"Synthetic/proj{name}",
              "--ang", f"Synthetic/angles{name}.star", "--angpix", str(pixel_size)], project, env)
         with mrcfile.open(folder / f"proj{name}.mrcs", mode="r+") as mrc:
