@@ -31,6 +31,7 @@ from .options import JobOptions
 from .outputs import (
     VARIABLE_MASK,
     JobDirectory,
+    occupancy_map_name,
     region_mask_name,
     remove_stale_region_files,
     with_voxel_size,
@@ -50,8 +51,11 @@ def skip_reason(input_kind: str, mode: str) -> str | None:
 
 def region_step(job: JobDirectory, options: JobOptions, input_kind: str,
                 measurements: Sequence[tuple[int, Measurement]], grid: Grid, lowpass: float,
-                check: Callable[[], None], log: JobLog) -> RegionsResult | None:
-    """The step as the job runs it: analyse (or say why not), write the files, log the table."""
+                check: Callable[[], None], log: JobLog,
+                analysed: Callable[[RegionsResult], None] | None = None) -> RegionsResult | None:
+    """The step as the job runs it: analyse (or say why not), write the files, log the table.
+    ``analysed`` gets the result as soon as it is known, before its files are written (the report's
+    region pages are drawn meanwhile)."""
     reason = skip_reason(input_kind, options.mode)
     if reason is not None:
         log.say(f" regions: not analysed ({reason})")
@@ -62,7 +66,7 @@ def region_step(job: JobDirectory, options: JobOptions, input_kind: str,
         log.say(f" regions: class {', '.join(f'{n:03d}' for n in left_out)} not measurable: left out")
         measurements = [(number, m) for number, m in measurements if number not in left_out]
     found = find_regions(job, measurements, grid, lowpass, options.region_parameters(), options.mask_parameters(),
-                         options.threads, check, log.warn)
+                         options.threads, check, log.warn, analysed)
     if found is not None:
         log.regions(found)
     return found
@@ -98,8 +102,10 @@ def analyse_classes(measurements: Sequence[tuple[int, Measurement]], pixel_size:
 
 def find_regions(job: JobDirectory, measurements: Sequence[tuple[int, Measurement]], grid: Grid, lowpass: float,
                  parameters: RegionParameters, masks: MaskParameters, threads: int, check: Callable[[], None],
-                 warn: Callable[[str], None]) -> RegionsResult | None:
-    """Analyse, write the masks and occupancy maps; None (with a warning) when there is nothing to analyse."""
+                 warn: Callable[[str], None],
+                 analysed: Callable[[RegionsResult], None] | None = None) -> RegionsResult | None:
+    """Analyse, write the masks and occupancy maps; None (with a warning) when there is nothing to analyse.
+    The result (its files named in advance) goes to ``analysed`` before the files are written."""
     if not measurements:
         remove_stale_region_files(job, set())
         return None
@@ -110,24 +116,29 @@ def find_regions(job: JobDirectory, measurements: Sequence[tuple[int, Measuremen
         remove_stale_region_files(job, set())
         return None
     check()
+    found = RegionsResult(analysis=analysis,
+                          region_masks=tuple(job.name(region_mask_name(r.number)) for r in analysis.regions),
+                          variable_mask=job.name(VARIABLE_MASK) if analysis.regions else None,
+                          occupancy_maps=tuple((n, job.name(occupancy_map_name(n))) for n in analysis.classes),
+                          view=regions_view(analysis, scale))
+    if analysed is not None:
+        analysed(found)
     header = with_voxel_size(grid.header, grid.pixel_size)
-    region_masks = []
+    written = []
     for region in analysis.regions:
         mask = region_mask(analysis, [region.number], grid.shape, grid.pixel_size, masks)
-        region_masks.append(write_region_mask(job, region_mask_name(region.number), mask, header,
-                                              f"mask of region {region.number}"))
+        written.append(write_region_mask(job, region_mask_name(region.number), mask, header,
+                                         f"mask of region {region.number}"))
         del mask  # one full-size mask at a time
         check()
-    variable = None
     if analysis.regions:
         mask = region_mask(analysis, None, grid.shape, grid.pixel_size, masks)
-        variable = write_region_mask(job, VARIABLE_MASK, mask, header, "mask of every variable region")
+        written.append(write_region_mask(job, VARIABLE_MASK, mask, header, "mask of every variable region"))
         del mask
         check()
-    occupancy_maps = tuple((number, write_occupancy_map(job, number, class_occupancy_map(analysis, number), header,
-                                                        analysis.spacing))
-                           for number in analysis.classes)
-    remove_stale_region_files(job, {*region_masks, *([variable] if variable else []),
-                                    *(path for _, path in occupancy_maps)})
-    return RegionsResult(analysis=analysis, region_masks=tuple(region_masks), variable_mask=variable,
-                         occupancy_maps=occupancy_maps, view=regions_view(analysis, scale))
+    written += [write_occupancy_map(job, number, class_occupancy_map(analysis, number), header, analysis.spacing)
+                for number in analysis.classes]
+    assert set(written) == {*found.region_masks, *([found.variable_mask] if found.variable_mask else []),
+                            *(path for _, path in found.occupancy_maps)}
+    remove_stale_region_files(job, set(written))
+    return found

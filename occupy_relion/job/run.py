@@ -98,14 +98,23 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
             raise _nothing_to_analyse(inputs)
         skipped = sorted(skipped + empty)
         check()
+        run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
+        sent = []  # the report's remaining pages are drawn while the region files are written
+
+        def analysed(found: RegionsResult | None) -> None:
+            if drawer is not None:
+                drawer.report.rest(run, results, found)
+            sent.append(found)
+
         with log.profile.step("regions"):
             regions = region_step(job, options, inputs.kind, measurements, grid,
-                                  results[0].settings.lowpass_angstrom, check, log)
+                                  results[0].settings.lowpass_angstrom, check, log, analysed)
         del measurements
+        if not sent:  # no regions (or none analysed): the rest of the report can be drawn now
+            analysed(regions)
         with log.profile.step("write"):
             writer.wait()
 
-        run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
         summary = write_occupancy(job, options, run, inputs, results, skipped, regions)
         check()
         published = publish(job)  # every map and table of the run, moved to its final name at once

@@ -5,7 +5,8 @@ import: on a job's critical path that was up to 80 % of a small job.  :class:`Ba
 forks a child process before the first class is read.  The child imports the report's modules at
 once, on the other core, and draws each class page as soon as the class is finished (the job sends
 the :class:`~occupy_relion.result.ClassResult`); the pages that need every class (the regions, the
-run page, the joint page) are drawn when the job asks for the report.  PDF pages may be written in
+run page, the joint page) are drawn as soon as the job sends the regions (:meth:`BackgroundReport.rest`,
+while it writes the region masks and occupancy.star), or else when it asks for the report.  PDF pages may be written in
 any order and listed in another: the child lists them in the report's order, so the file shows the
 same pages in the same order as one drawn page by page (its objects are stored in another order).
 Each page drawn is reported back (the job logs it), and the job checks for RELION's abort request
@@ -113,6 +114,12 @@ class BackgroundReport:
     def add(self, result: ClassResult) -> None:
         """A finished class: its page can be drawn now."""
         self._send(("class", result))
+
+    def rest(self, run: RunDescription, classes: Sequence[ClassResult], regions: RegionsResult | None) -> None:
+        """Every class is finished and the regions are known: the remaining pages (regions, the run,
+        the joint page) can be drawn now, while the job writes its last files.  ``finish`` must then be
+        given the same run, classes and regions (the pages are drawn from these)."""
+        self._send(("rest", run, list(classes), regions))
 
     def _send(self, message: tuple) -> None:
         self._outbox.put(message)
@@ -259,13 +266,28 @@ class _EarlyPages:
 
     def complete(self, path: str | os.PathLike, run: RunDescription, classes: Sequence[ClassResult],
                  regions: RegionsResult | None) -> None:
-        """The remaining pages, the pages listed in the report's order, the file moved to ``path``.
+        """The remaining pages (unless :meth:`draw_rest` drew them), the pages listed in the report's
+        order, the file moved to ``path``."""
+        if self.rest_of is None:
+            self.draw_rest(run, classes, regions)
+        self.pdf_done(path, run)
+
+    #: what :meth:`draw_rest` drew the remaining pages for: (run, class numbers, region masks), or None
+    rest_of: tuple | None = None
+
+    def draws_for(self, run: RunDescription, classes: Sequence[ClassResult], regions: RegionsResult | None) -> tuple:
+        """What identifies the pages of a run: its description, its classes, its regions' masks."""
+        return (run, tuple(c.number for c in classes), None if regions is None else regions.region_masks)
+
+    def draw_rest(self, run: RunDescription, classes: Sequence[ClassResult], regions: RegionsResult | None) -> None:
+        """Every page not drawn yet: the classes not sent before, the regions, the run, the joint page.
 
         Exactly ``pdf.render_pdf``'s pages: the same functions with the same arguments.
         """
         from .pages import class_page, joint_page, summary_page
         from .region_pages import answer_page, comparison_page
 
+        self.rest_of = self.draws_for(run, classes, regions)
         plan, pdf = self.plan, self._pdf
         pages = plan.pages
         ordered = sorted(classes, key=lambda c: c.number)
@@ -292,6 +314,10 @@ class _EarlyPages:
             pdf.savefig(joint_page(run, ordered, pages, pages))
             self.order.append(("joint", pages))
             self.say(f"page {pages} of {pages} (joint)")
+
+    def pdf_done(self, path: str | os.PathLike, run: RunDescription) -> None:
+        """Every page drawn: the metadata, the pages listed in order, the file moved to ``path``."""
+        pdf = self._pdf
         pdf.infodict().update(_metadata(run))
         _list_in_order(pdf, self.order)
         self.close()
@@ -356,6 +382,10 @@ def _child(connection: Any, job_dir: Path | None, plan: PagePlan | None, early_p
             if message[0] == "class":
                 if early is not None:
                     early.add(message[1])
+            elif message[0] == "rest":
+                _, run, classes, regions = message
+                if early is not None and early.plan.matches(run, classes, regions):
+                    early.draw_rest(run, classes, regions)
             elif message[0] == "finish":
                 _, run, classes, regions, into = message
                 paths = _write(report, pdf, early, job_dir, run, classes, regions, into, say)
@@ -384,7 +414,10 @@ def _write(report: Any, pdf: Any, early: _EarlyPages | None, job_dir: Path, run:
     original = pdf.render_pdf
 
     def render(path, run_, ordered, regions_=None):
-        if early is not None and early.plan.matches(run_, ordered, regions_):
+        # the early pages fit when the run is as planned and, if the rest was drawn, drawn for this run
+        fits = early is not None and early.plan.matches(run_, ordered, regions_) and (
+            early.rest_of is None or early.rest_of == early.draws_for(run_, ordered, regions_))
+        if early is not None and fits:
             early.complete(path, run_, ordered, regions_)
         else:
             if early is not None:

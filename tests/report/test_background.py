@@ -68,6 +68,47 @@ def test_pages_drawn_early_make_the_same_report(project, results, job, joint, mo
     assert _leftovers(Path(job)) == []
 
 
+def test_the_rest_of_the_pages_is_drawn_before_the_report_is_asked_for(project, results, job, monkeypatch):
+    """With every class and the regions known (``rest``), the run page is drawn while the job writes its
+    last files; the report asked for afterwards is the same as one drawn at the end."""
+    monkeypatch.chdir(project)
+    run = run_description()
+    expected = write_report(job, run, results, into=Path("expected"))[0]
+    drawer = BackgroundReport(Path(job), _plan(results))
+    pages = len(results) + 1
+    try:
+        for r in results:
+            drawer.add(r)
+        drawer.rest(run, results, None)
+        deadline = time.monotonic() + 60
+        while f"page 1 of {pages} (the run)" not in drawer.drawn and time.monotonic() < deadline:
+            drawer.pages_drawn()
+            time.sleep(0.05)
+        assert f"page 1 of {pages} (the run)" in drawer.drawn  # before the report was asked for
+        paths = drawer.finish(run, results, None, Path(job) / ".staging", lambda _: None, lambda: None)
+    finally:
+        drawer.close()
+    assert _texts(paths[0]) == _texts(expected)
+    assert "every page drawn" not in drawer.drawn and _leftovers(Path(job)) == []
+
+
+def test_a_report_finished_for_another_run_than_its_rest_is_drawn_again(project, results, job, monkeypatch):
+    monkeypatch.chdir(project)
+    first, finished = run_description(), run_description(joint=False, reference=None)
+    finished = type(finished)(**{**finished.__dict__, "command_line": "occupy_relion --o other/"})
+    expected = write_report(job, finished, results, into=Path("expected"))[0]
+    drawer = BackgroundReport(Path(job), _plan(results))
+    try:
+        for r in results:
+            drawer.add(r)
+        drawer.rest(first, results, None)
+        paths = drawer.finish(finished, results, None, Path(job) / ".staging", lambda _: None, lambda: None)
+    finally:
+        drawer.close()
+    assert _texts(paths[0]) == _texts(expected)
+    assert "every page drawn" in drawer.drawn
+
+
 def test_a_run_unlike_the_plan_is_drawn_again_in_order(project, results, job, monkeypatch):
     monkeypatch.chdir(project)
     run = run_description()
