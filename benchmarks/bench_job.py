@@ -9,6 +9,8 @@ Cases (each a RELION project directory under DIR):
     domains; the third at 30 % in class 2) with correlated noise; our job on the model.star
     against the published OccuPy 0.1.13 run once per class map.
   * ``1x256``: class 1 of ``2x256`` alone (its own model.star): what one class costs.
+  * ``3x128``: three 128³ classes of the same particle (one domain at 0.3 in class 2, another at 0.5 in
+    class 3): issue 13's measure of what the report adds (its wait is the profile's "report").
   * ``240``: one 240³ map resampled from the deposited EMD-5168 (F-actin, /work/shared/maps) with
     noise matched to its solvent, as ``--in_3dref`` alone; ours against one run of the peer.
   * ``512``: one 512³ map of the synthetic particle (three domains at 1, 0.5, 0.25) at 0.6 Å/px with
@@ -111,6 +113,11 @@ def make(directory: Path, cases: list[str]) -> None:
         partial, _ = noisy_map((256,) * 3, 1.0, noise=0.3, occupancy=(1.0, 1.0, 0.3), seed=3)
         _class_project(directory / "2x256", [full, partial], 1.0)
         del full, partial
+    if "3x128" in cases:  # issue 13's report target: the report adds under 10 % at 128³ with 3 classes
+        volumes = [noisy_map((128,) * 3, 1.0, noise=0.3, occupancy=occupancy, seed=3)[0]
+                   for occupancy in ((1.0, 1.0, 1.0), (1.0, 1.0, 0.3), (1.0, 0.5, 1.0))]
+        _class_project(directory / "3x128", volumes, 1.0)
+        del volumes
     if "1x256" in cases:  # class 1 of 2x256 alone (a link to its map): what one class costs
         first = directory / "2x256" / "Class3D" / "job002" / "run_it025_class001.mrc"
         if not first.exists():
