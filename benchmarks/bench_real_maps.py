@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -149,16 +150,17 @@ def real_map_rows(peer: Path | None, refill: str = "solvent") -> list[dict]:
 REFINE3D = SHARED / "relion" / "relion31_project" / "Refine3D" / "job010"
 
 
-def half_map_rows(peer: Path | None) -> list[str]:
-    """The RELION 3.1 Refine3D half maps of shared/: a slab (20-50 % along each axis in turn) of their
-    mean scaled to 0.5 or 0.25 and refilled with ± their half difference, the reconstruction's own noise
-    (no model of it).  Ours with the half-map noise (as the job uses a Refine3D's half maps), ours from
-    the map alone (as for a Class3D class, which has none), and the published tool on the map."""
+def half_map_rows(peer: Path | None, refine: Path = REFINE3D, label: str = "") -> list[str]:
+    """The half maps of a RELION Refine3D job (default: the RELION 3.1 one of shared/): a slab (20-50 %
+    along each axis in turn) of their mean scaled to 0.5 or 0.25 and refilled with ± their half
+    difference, the reconstruction's own noise (no model of it).  Ours with the half-map noise (as the
+    job uses a Refine3D's half maps), ours from the map alone (as for a Class3D class, which has none),
+    and the published tool on the map.  ``label`` starts each row (which refinement)."""
     from occupy_relion.core import measure, normalise
 
     halves = []
     for k in (1, 2):
-        with mrcfile.open(REFINE3D / f"run_half{k}_class001_unfil.mrc", permissive=True) as mrc:
+        with mrcfile.open(refine / f"run_half{k}_class001_unfil.mrc", permissive=True) as mrc:
             halves.append(np.asarray(mrc.data, np.float32).copy())
             pixel = float(mrc.voxel_size.x)
     mean, difference = (halves[0] + halves[1]) * np.float32(0.5), (halves[0] - halves[1]) * np.float32(0.5)
@@ -191,9 +193,50 @@ def half_map_rows(peer: Path | None) -> list[str]:
             cells = [_cell(readings.get((tool, top))) for top in TOPS]
             if tool != "published" or peer:
                 name = tool if tool == "published" else f"ours, {tool}"
-                lines.append(f"| {factor:g} | {name} | {cells[0]} | {cells[1]} |")
+                lines.append(f"| {label}{factor:g} | {name} | {cells[0]} | {cells[1]} |")
                 print(lines[-1], flush=True)
     return lines
+
+
+def peak_snr(refine: Path, lowpass: float) -> float:
+    """The median low-passed density of the top 3 % of a refinement's half-map mean over the sd of its
+    low-passed half difference there: how far its strongest density stands out of its own noise."""
+    halves = [mrcfile.read(refine / f"run_half{k}_class001_unfil.mrc").astype(np.float32) for k in (1, 2)]
+    pixel = float(mrcfile.open(refine / "run_half1_class001_unfil.mrc", header_only=True).voxel_size.x)
+    mean = filters.resample_lowpass((halves[0] + halves[1]) / 2, pixel, halves[0].shape, lowpass)
+    noise = filters.resample_lowpass((halves[0] - halves[1]) / 2, pixel, halves[0].shape, lowpass)
+    top = mean >= np.quantile(mean, 0.97)
+    return float(np.median(mean[top]) / noise[top].std())
+
+
+def refine_synthetic(directory: Path, noise: float) -> Path:
+    """A small RELION 3.1 auto-refinement (relion_refine_mpi, 3 ranks, split halves) of 1200 synthetic
+    particles (64 px, 3.5 Å; half of them without the third domain) with white noise of sd ``noise``
+    (projections of sd about 1): its Refine3D/job001/ (about 2 minutes on 2 cores)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from tests.pipeliner import synthetic_particles
+
+    project = directory / f"refine_noise{noise:g}"
+    job = project / "Refine3D" / "job001"
+    if (job / "run_half2_class001_unfil.mrc").exists():
+        return job
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    synthetic_particles(project, env, box=64, pixel_size=3.5, per_class=600, noise=noise, seed=5)
+    job.mkdir(parents=True)
+    command = ["mpirun", "--oversubscribe", "-np", "3", "relion_refine_mpi", "--o", "Refine3D/job001/run",
+               "--auto_refine", "--split_random_halves", "--i", "Synthetic/particles.star",
+               "--ref", "Synthetic/reference.mrc", "--firstiter_cc", "--ini_high", "40", "--pad", "2",
+               "--particle_diameter", "180", "--flatten_solvent", "--zero_mask", "--oversampling", "1",
+               "--healpix_order", "1", "--auto_local_healpix_order", "2", "--offset_range", "3",
+               "--offset_step", "2", "--sym", "C1", "--low_resol_join_halves", "40", "--norm", "--scale",
+               "--j", "1", "--random_seed", "1", "--dont_combine_weights_via_disc", "--pool", "30"]
+    with open(project / "refine.log", "w") as log:
+        subprocess.run(command, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+    return job
 
 
 def _cell(errors: list[float] | None) -> str:
@@ -254,6 +297,11 @@ def main() -> None:
     parser.add_argument("--peer", type=Path, default=SHARED / "peers" / "occupy_peer.sh")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--output", type=Path, help="also write the tables (Markdown) here")
+    parser.add_argument("--refine", type=float, nargs="*", default=[], metavar="NOISE",
+                        help="also run small RELION 3.1 auto-refinements of synthetic particles with these image "
+                             "noise sds (needs relion_refine_mpi and mpirun) and read their half maps")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "occupy-bench-refine",
+                        help="where the --refine projects are made (kept: a second run reuses them)")
     parser.add_argument("--refill", choices=["solvent", "far"], default="solvent",
                         help="refill the slab with the noise of the whole solvent (default) or of the far solvent")
     args = parser.parse_args()
@@ -267,6 +315,10 @@ def main() -> None:
     halves_header = ("| truth | tool | top 10 % | top 3 % |\n|---|---|---|---|")
     print("\nRELION 3.1 Refine3D, refilled with its own half-map noise\n" + halves_header)
     halves = half_map_rows(peer) if REFINE3D.exists() else ["| (shared/relion/relion31_project not found) | | | |"]
+    for noise in args.refine:
+        job = refine_synthetic(args.workdir, noise)
+        label = f"noise {noise:g}, peak SNR {peak_snr(job, 10.5):.1f}: "
+        halves += half_map_rows(peer, job, label)
     belt_header = "| belt disc (truth 0.21) | scale in disc / protein | equalised disc / protein |\n|---|---|---|"
     belt = belt_rows(peer)
     print("\n" + belt_header + "\n" + "\n".join(belt))
