@@ -39,7 +39,7 @@ import numpy as np
 
 from occupy_relion import semisynthetic as ss
 from occupy_relion import synthetic
-from occupy_relion.core import ModifyParameters, estimate_scale, filters, modify_map
+from occupy_relion.core import ModifyParameters, estimate_scale, filters, half_map_mean, half_map_noise, modify_map
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = next((p for p in (ROOT.parent / "shared", Path("/work/shared")) if p.exists()), ROOT.parent / "shared")
@@ -158,12 +158,8 @@ def half_map_rows(peer: Path | None, refine: Path = REFINE3D, label: str = "") -
     and the published tool on the map.  ``label`` starts each row (which refinement)."""
     from occupy_relion.core import measure, normalise
 
-    halves = []
-    for k in (1, 2):
-        with mrcfile.open(refine / f"run_half{k}_class001_unfil.mrc", permissive=True) as mrc:
-            halves.append(np.asarray(mrc.data, np.float32).copy())
-            pixel = float(mrc.voxel_size.x)
-    mean, difference = (halves[0] + halves[1]) * np.float32(0.5), (halves[0] - halves[1]) * np.float32(0.5)
+    halves, pixel = _halves(refine)
+    mean, difference = half_map_mean(*halves), half_map_noise(*halves)
     originals = {"with half maps": normalise(measure(mean, pixel, noise=difference, threads=2)),
                  "map alone": estimate_scale(mean, pixel, threads=2)}
     lowpass = originals["map alone"].settings.lowpass_angstrom
@@ -198,13 +194,22 @@ def half_map_rows(peer: Path | None, refine: Path = REFINE3D, label: str = "") -
     return lines
 
 
+def _halves(refine: Path) -> tuple[tuple[np.ndarray, np.ndarray], float]:
+    """The two unfiltered half maps of a Refine3D job directory and their pixel size."""
+    halves = []
+    for k in (1, 2):
+        with mrcfile.open(refine / f"run_half{k}_class001_unfil.mrc", permissive=True) as mrc:
+            halves.append(np.asarray(mrc.data, np.float32).copy())
+            pixel = float(mrc.voxel_size.x)
+    return (halves[0], halves[1]), pixel
+
+
 def peak_snr(refine: Path, lowpass: float) -> float:
     """The median low-passed density of the top 3 % of a refinement's half-map mean over the sd of its
     low-passed half difference there: how far its strongest density stands out of its own noise."""
-    halves = [mrcfile.read(refine / f"run_half{k}_class001_unfil.mrc").astype(np.float32) for k in (1, 2)]
-    pixel = float(mrcfile.open(refine / "run_half1_class001_unfil.mrc", header_only=True).voxel_size.x)
-    mean = filters.resample_lowpass((halves[0] + halves[1]) / 2, pixel, halves[0].shape, lowpass)
-    noise = filters.resample_lowpass((halves[0] - halves[1]) / 2, pixel, halves[0].shape, lowpass)
+    halves, pixel = _halves(refine)
+    mean = filters.resample_lowpass(half_map_mean(*halves), pixel, halves[0].shape, lowpass)
+    noise = filters.resample_lowpass(half_map_noise(*halves), pixel, halves[0].shape, lowpass)
     top = mean >= np.quantile(mean, 0.97)
     return float(np.median(mean[top]) / noise[top].std())
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core import filters
+from .core import filters, half_map_mean, half_map_noise
 from .core.noise import coloured_noise, solvent_power
 
 
@@ -45,6 +45,16 @@ class Slab:
             return (inner >= 0).astype(np.float32)
         ramp = np.clip(inner / self.edge, 0, 1)
         return (0.5 - 0.5 * np.cos(np.pi * ramp)).astype(np.float32)
+
+    def factors(self, length: int, pixel_size: float, factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """(t, r) along the axis, shaped to broadcast over a map (float32): what the density is scaled
+        by (``factor`` inside, 1 outside) and what the refilled noise is, √(1 − t²), so t² + r² = 1
+        keeps the noise power."""
+        truth = 1 - (1 - factor) * self.weight(length, pixel_size)
+        refill = np.sqrt(np.clip(1 - truth ** 2, 0, None))
+        view = [None, None, None]
+        view[self.axis] = slice(None)  # type: ignore[call-overload]
+        return truth[tuple(view)].astype(np.float32), refill[tuple(view)].astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -81,14 +91,9 @@ def make_case(
     volume = np.asarray(volume, np.float32)
     power, weighted_mean, sd = solvent_power(volume, solvent_weight, threads)
     mean = weighted_mean if solvent_mean is None else float(solvent_mean)
-    line = slab.weight(volume.shape[slab.axis], pixel_size)
-    truth_line = 1 - (1 - factor) * line  # the factor per position along the axis
-    refill_line = np.sqrt(np.clip(1 - truth_line ** 2, 0, None))
-    view = [None, None, None]
-    view[slab.axis] = slice(None)  # type: ignore[call-overload]
-    t, r = truth_line[tuple(view)], refill_line[tuple(view)]
-    out = (volume - np.float32(mean)) * t.astype(np.float32)
-    out += r.astype(np.float32) * coloured_noise(power, volume.shape, sd, seed, threads)
+    t, r = slab.factors(volume.shape[slab.axis], pixel_size, factor)
+    out = (volume - np.float32(mean)) * t
+    out += r * coloured_noise(power, volume.shape, sd, seed, threads)
     if extra_noise > 0:
         out += coloured_noise(power, volume.shape, extra_noise * sd, seed + 1000, threads)
     out += np.float32(mean)
@@ -118,14 +123,11 @@ def make_half_map_case(
     half1, half2 = np.asarray(half1, np.float32), np.asarray(half2, np.float32)
     if half1.shape != half2.shape:
         raise ValueError(f"the half maps differ in shape: {half1.shape} and {half2.shape}")
-    mean = (half1 + half2) * np.float32(0.5)
-    difference = (half1 - half2) * np.float32(0.5)
-    line = slab.weight(mean.shape[slab.axis], pixel_size)
-    truth_line = 1 - (1 - factor) * line
-    view = [None, None, None]
-    view[slab.axis] = slice(None)  # type: ignore[call-overload]
-    t = truth_line[tuple(view)].astype(np.float32)
-    r = np.sqrt(np.clip(1 - truth_line ** 2, 0, None))[tuple(view)].astype(np.float32)
+    mean = half_map_mean(half1, half2)
+    difference = half_map_noise(half1, half2)
+    if difference is None:  # identical halves: no noise to refill with
+        difference = np.zeros_like(mean)
+    t, r = slab.factors(mean.shape[slab.axis], pixel_size, factor)
     mean -= np.float32(solvent_mean)
     mean *= t
     mean += np.float32(sign) * r * difference

@@ -633,7 +633,7 @@ def molecule_scale(
     step = max(1, (1 << 20) // max(1, int(np.prod(scale.shape[1:]))))  # about a million voxels a slab
     parts = [s[(c >= threshold) & (s >= minimum_scale)]
              for s, c in ((scale[i:i + step], confidence[i:i + step]) for i in range(0, scale.shape[0], step))]
-    return np.concatenate(parts) if parts else scale[np.zeros(scale.shape, bool)]
+    return np.concatenate(parts) if parts else np.empty(0, scale.dtype)
 
 
 def scale_statistics(scale: np.ndarray, confidence: np.ndarray) -> dict[str, float]:

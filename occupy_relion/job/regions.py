@@ -124,21 +124,18 @@ def find_regions(job: JobDirectory, measurements: Sequence[tuple[int, Measuremen
     if analysed is not None:
         analysed(found)
     header = with_voxel_size(grid.header, grid.pixel_size)
-    written = []
     for region in analysis.regions:
         mask = region_mask(analysis, [region.number], grid.shape, grid.pixel_size, masks)
-        written.append(write_region_mask(job, region_mask_name(region.number), mask, header,
-                                         f"mask of region {region.number}"))
+        write_region_mask(job, region_mask_name(region.number), mask, header, f"mask of region {region.number}")
         del mask  # one full-size mask at a time
         check()
     if analysis.regions:
         mask = region_mask(analysis, None, grid.shape, grid.pixel_size, masks)
-        written.append(write_region_mask(job, VARIABLE_MASK, mask, header, "mask of every variable region"))
+        write_region_mask(job, VARIABLE_MASK, mask, header, "mask of every variable region")
         del mask
         check()
-    written += [write_occupancy_map(job, number, class_occupancy_map(analysis, number), header, analysis.spacing)
-                for number in analysis.classes]
-    assert set(written) == {*found.region_masks, *([found.variable_mask] if found.variable_mask else []),
-                            *(path for _, path in found.occupancy_maps)}
-    remove_stale_region_files(job, set(written))
+    for number in analysis.classes:
+        write_occupancy_map(job, number, class_occupancy_map(analysis, number), header, analysis.spacing)
+    remove_stale_region_files(job, {*found.region_masks, *([found.variable_mask] if found.variable_mask else []),
+                                    *(path for _, path in found.occupancy_maps)})
     return found

@@ -99,19 +99,18 @@ def _run(options: JobOptions, job: JobDirectory, log: JobLog, check: Callable[[]
         skipped = sorted(skipped + empty)
         check()
         run = describe_run(options, job, inputs, version, grid.pixel_size, resolved, reference)
-        sent = []  # the report's remaining pages are drawn while the region files are written
 
         def analysed(found: RegionsResult | None) -> None:
+            """The report's remaining pages are drawn while the region files are written."""
             if drawer is not None:
                 drawer.report.rest(run, results, found)
-            sent.append(found)
 
         with log.profile.step("regions"):
             regions = region_step(job, options, inputs.kind, measurements, grid,
                                   results[0].settings.lowpass_angstrom, check, log, analysed)
         del measurements
-        if not sent:  # no regions (or none analysed): the rest of the report can be drawn now
-            analysed(regions)
+        if regions is None:  # no analysis: region_step returned before it had anything to hand over
+            analysed(None)
         with log.profile.step("write"):
             writer.wait()
 
